@@ -1,0 +1,82 @@
+import { cdk8s, javascript } from 'projen';
+
+const project = new cdk8s.ConstructLibraryCdk8s({
+  name: 'cdk8s-db-backup',
+  description: 'Scheduled logical database backups (PostgreSQL, MongoDB, …) to S3-compatible storage as typed cdk8s constructs, with a streaming companion image.',
+  author: 'cdk8s-db-backup maintainers',
+  authorAddress: 'maintainers@users.noreply.cdk8s-db-backup.example',
+  repositoryUrl: 'https://github.com/cdk8s-db-backup/cdk8s-db-backup.git',
+  keywords: ['cdk8s', 'kubernetes', 'backup', 'postgresql', 'mongodb', 's3', 'cronjob'],
+  defaultReleaseBranch: 'main',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+
+  // projen's default cdk8s is 1.x; cdk8s-plus-27 needs 2.x and constructs >= 10.3.
+  cdk8sVersion: '2.70.106',
+  constructsVersion: '10.3.0',
+  jsiiVersion: '~6.0.0',
+  peerDeps: ['cdk8s-plus-27@^2.9.5'],
+  devDeps: [
+    'cdk8s-plus-27@2.9.5',
+    'cdk8s-cli@^2',
+    // Offline schema validation of every synthesized object (Kubernetes 1.27 schemas, CommonJS).
+    'kubernetes-models@4.4.1',
+    // The companion image's runner: bundled by esbuild into one file, never a runtime dep of the library.
+    '@aws-sdk/client-s3@^3',
+    '@aws-sdk/lib-storage@^3',
+    'esbuild@^0.25',
+  ],
+
+  // Sources are compiled in place (lib/**/*.ts -> lib/**/*.js).
+  srcdir: 'lib',
+  libdir: 'lib',
+  testdir: 'test',
+
+  publishToPypi: { distName: 'cdk8s-db-backup', module: 'cdk8s_db_backup' },
+  publishToMaven: {
+    javaPackage: 'io.github.cdk8s_db_backup',
+    mavenGroupId: 'io.github.cdk8s-db-backup',
+    mavenArtifactId: 'cdk8s-db-backup',
+  },
+  publishToNuget: { dotNetNamespace: 'Cdk8sDbBackup', packageId: 'Cdk8sDbBackup' },
+  publishToGo: { moduleName: 'github.com/cdk8s-db-backup/cdk8s-db-backup-go' },
+
+  github: false,
+  release: false,
+  sampleCode: false,
+  docgen: true,
+
+  jestOptions: {
+    // `test` never rewrites snapshots; `test:update` accepts changes on purpose.
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
+    passWithNoTests: false,
+    jestConfig: {
+      // With sources compiled in place, a stale lib/*.js must never shadow lib/*.ts.
+      moduleFileExtensions: ['ts', 'js', 'json', 'node'],
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '/cdk.out/'],
+      collectCoverage: false,
+      testTimeout: 120_000,
+    },
+  },
+});
+
+// The image tag the constructs default to is derived from this version.
+project.package.addVersion('0.1.0');
+
+// examples/, image/ and bench/ have their own tsconfig.json (type-checked, never emitted by jsii).
+for (const dir of ['examples', 'image/src', 'bench']) project.eslint?.addLintPattern(dir);
+
+// The example app synthesizes to examples/manifests/ (cdk8s's default `dist` is the packages folder).
+project.addTask('synth:example', {
+  description: 'Synthesize the example cdk8s app to examples/manifests/',
+  cwd: 'examples',
+  exec: 'cdk8s synth',
+});
+
+// The npm tarball ships compiled JS and typings, never the TypeScript sources.
+project.npmignore?.exclude('/lib/**/*.ts', '!/lib/**/*.d.ts', '/examples/', '/image/', '/bench/', '/.ci/', '/.cache/');
+project.npmignore?.include('/lib/**/*.d.ts');
+project.gitignore.exclude('/examples/manifests/', '/image/build/', '/.cache/', 'cdk.out/', '/test-reports/');
+
+project.synth();

@@ -1,0 +1,100 @@
+/**
+ * The contract between the constructs and the companion image's runner: environment variable
+ * names, engine names, argv layout and the image's fixed identity. Both sides import this file,
+ * so a name changes in exactly one place. Internal: not exported from the package index.
+ */
+
+/** Environment variables the runner reads. Standard names first, our own are prefixed `BACKUP_`. */
+export const ENV = {
+  /** Which engine to run (`postgres`, `mongo`). */
+  ENGINE: 'BACKUP_ENGINE',
+  /** `s3://bucket/prefix` or `file:///mounted/path`. */
+  DESTINATION: 'BACKUP_DESTINATION',
+  /** The series name used in object keys: `<prefix>/<name>/<timestamp>-<random>.<ext>`. */
+  NAME: 'BACKUP_NAME',
+  /** `zstd` (default), `gzip` or `none`. */
+  COMPRESSION: 'BACKUP_COMPRESSION',
+  /** `true` to address S3 buckets by path (MinIO, Ceph radosgw) instead of virtual host. */
+  S3_FORCE_PATH_STYLE: 'BACKUP_S3_FORCE_PATH_STYLE',
+  /** The MongoDB connection string (always from a Secret). */
+  MONGO_URI: 'BACKUP_MONGO_URI',
+  /** The MongoDB database to dump (optional: all databases). */
+  MONGO_DATABASE: 'BACKUP_MONGO_DATABASE',
+
+  // The AWS SDK's own names, so any credential chain (IRSA, Pod Identity) works unchanged.
+  AWS_ACCESS_KEY_ID: 'AWS_ACCESS_KEY_ID',
+  AWS_SECRET_ACCESS_KEY: 'AWS_SECRET_ACCESS_KEY',
+  AWS_SESSION_TOKEN: 'AWS_SESSION_TOKEN',
+  AWS_REGION: 'AWS_REGION',
+  AWS_ENDPOINT_URL_S3: 'AWS_ENDPOINT_URL_S3',
+
+  // libpq's own names: pg_dump reads them, and a password never reaches argv.
+  PGHOST: 'PGHOST',
+  PGPORT: 'PGPORT',
+  PGUSER: 'PGUSER',
+  PGPASSWORD: 'PGPASSWORD',
+  PGDATABASE: 'PGDATABASE',
+} as const;
+
+/** Engine names as written to `BACKUP_ENGINE`. */
+export const ENGINES = ['postgres', 'mongo'] as const;
+export type EngineName = typeof ENGINES[number];
+
+/** Compression names as written to `BACKUP_COMPRESSION`. */
+export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
+export type CompressionName = typeof COMPRESSIONS[number];
+
+/** The runner's commands (argv[0] of the container). */
+export const COMMAND = {
+  BACKUP: 'backup',
+} as const;
+
+/** Separates the runner's own argv from extra arguments passed through to the dump tool. */
+export const DUMP_ARGS_SEPARATOR = '--';
+
+/**
+ * Dump-tool flags the runner owns. Passing them through would break streaming (output files,
+ * directory format), bypass the connection settings, or put a secret into argv.
+ */
+export const RESERVED_DUMP_ARGS: Record<EngineName, readonly string[]> = {
+  postgres: [
+    '-f', '--file', '-F', '--format', '-h', '--host', '-p', '--port', '-U', '--username',
+    '-d', '--dbname', '-W', '--password', '-j', '--jobs', '-Z', '--compress',
+  ],
+  mongo: [
+    '--uri', '-h', '--host', '--port', '-u', '--username', '-p', '--password', '--out', '-o',
+    '--archive', '--gzip', '--config', '-d', '--db',
+  ],
+};
+
+/**
+ * Returns the first reserved flag found in `args` (as `--flag` or `--flag=value`, or a short flag
+ * with its value attached), or undefined.
+ */
+export function findReservedDumpArg(engine: EngineName, args: readonly string[]): string | undefined {
+  const reserved = RESERVED_DUMP_ARGS[engine];
+  for (const arg of args) {
+    for (const flag of reserved) {
+      if (arg === flag) return flag;
+      if (flag.startsWith('--') && arg.startsWith(flag + '=')) return flag;
+      if (!flag.startsWith('--') && arg.startsWith(flag) && !arg.startsWith('--')) return flag;
+    }
+  }
+  return undefined;
+}
+
+/** The companion image's fixed identity, matched by the pod's securityContext. */
+export const IMAGE = {
+  REPOSITORY: 'ghcr.io/cdk8s-db-backup/cdk8s-db-backup',
+  UID: 10001,
+  GID: 10001,
+  /** The only writable path in the container (an emptyDir): the root filesystem is read-only. */
+  TMP_DIR: '/tmp',
+  /** Where a `BackupStorage.volume()` destination is mounted. */
+  BACKUP_VOLUME_PATH: '/backup',
+} as const;
+
+/** The image tag for an engine at a given library version: `<version>-<engine>`. */
+export function imageTag(version: string, engine: EngineName): string {
+  return `${version}-${engine}`;
+}
