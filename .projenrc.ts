@@ -74,6 +74,20 @@ project.addTask('synth:example', {
   exec: 'cdk8s synth',
 });
 
+// jest's JSON report is what .ci/run counts (it does not read jest's own summary).
+project.testTask.reset('jest --ci --json --outputFile=test-reports/jest-results.json', { receiveArgs: true });
+project.testTask.spawn(project.tasks.tryFind('eslint')!);
+
+// Only the JavaScript package can be built on these machines; the other jsii targets stay
+// declared and their code generation is checked on every build.
+const packageTargets = project.addTask('package:check-targets', {
+  description: 'Generate (not build) the Python, Java, .NET and Go bindings to prove they generate',
+  exec: 'jsii-pacmak --code-only -o dist/code-only --target python --target java --target dotnet --target go',
+});
+project.packageTask.reset();
+project.packageTask.spawn(project.tasks.tryFind('package:js')!);
+project.packageTask.spawn(packageTargets);
+
 // The npm tarball ships compiled JS and typings, never the TypeScript sources.
 project.npmignore?.exclude('/lib/**/*.ts', '!/lib/**/*.d.ts', '/examples/', '/image/', '/bench/', '/.ci/', '/.cache/');
 project.npmignore?.include('/lib/**/*.d.ts');
