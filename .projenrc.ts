@@ -57,6 +57,9 @@ const project = new cdk8s.ConstructLibraryCdk8s({
       testPathIgnorePatterns: ['/node_modules/', '/cdk.out/'],
       collectCoverage: false,
       testTimeout: 120_000,
+      // One throwaway PostgreSQL and one Ceph radosgw (real S3) for the whole run; see test/servers/.
+      globalSetup: '<rootDir>/test/servers/global-setup.ts',
+      globalTeardown: '<rootDir>/test/servers/global-teardown.ts',
     },
   },
 });
@@ -66,6 +69,9 @@ project.package.addVersion('0.1.0');
 
 // examples/, image/ and bench/ have their own tsconfig.json (type-checked, never emitted by jsii).
 for (const dir of ['examples', 'image/src', 'bench']) project.eslint?.addLintPattern(dir);
+// The runner and benchmarks bundle or run dev deps (the AWS SDK); they are not library code.
+project.eslint?.allowDevDeps('image/src/**');
+project.eslint?.allowDevDeps('bench/**');
 
 // The example app synthesizes to examples/manifests/ (cdk8s's default `dist` is the packages folder).
 project.addTask('synth:example', {

@@ -18,6 +18,7 @@ test('the README quick start synthesizes valid, hardened CronJobs', () => {
   const previous = process.env.CDK8S_OUTDIR;
   process.env.CDK8S_OUTDIR = outdir;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     jest.isolateModules(() => require(file));
     const objects = Yaml.load(path.join(outdir, 'backups.k8s.yaml'));
     expect(objects.map((o: any) => o.metadata.name)).toEqual([expect.stringMatching(/^backups-orders-/), expect.stringMatching(/^backups-catalog-/)]);
