@@ -80,6 +80,40 @@ project.addTask('synth:example', {
   exec: 'cdk8s synth',
 });
 
+// The companion image's runner: type-checked, then bundled into one JS file the image copies.
+const bundleRunner = project.addTask('bundle:runner', {
+  description: 'Type-check and bundle the image runner into image/build/runner.js',
+  steps: [
+    { exec: 'tsc -p image/tsconfig.json' },
+    { exec: 'esbuild image/src/main.ts --bundle --platform=node --target=node20 --outfile=image/build/runner.js --log-level=warning' },
+  ],
+});
+project.compileTask.spawn(bundleRunner);
+
+// The image, built offline with podman (debootstrapped trixie base, runc); see image/build.sh.
+const imageBuild = project.addTask('image:build', {
+  description: 'Bundle the runner and build the companion image (postgres target) with podman',
+  steps: [
+    { spawn: bundleRunner.name },
+    { exec: 'bash image/build.sh', receiveArgs: true },
+  ],
+});
+project.addTask('test:image', {
+  description: 'Build the image and run a real backup from inside it (test/image/)',
+  steps: [
+    { spawn: imageBuild.name },
+    { exec: 'jest --ci test/image' },
+  ],
+});
+
+project.addTask('bench', {
+  description: 'Benchmark the runner against pg_dump baselines on a >=1 GB database (see bench/RESULTS.md)',
+  steps: [
+    { spawn: bundleRunner.name },
+    { exec: 'ts-node --project bench/tsconfig.json bench/backup.bench.ts', receiveArgs: true },
+  ],
+});
+
 // jest's JSON report is what .ci/run counts (it does not read jest's own summary).
 project.testTask.reset('jest --ci --json --outputFile=test-reports/jest-results.json', { receiveArgs: true });
 project.testTask.spawn(project.tasks.tryFind('eslint')!);

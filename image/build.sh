@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# Builds the companion image's engine targets with podman, offline from any container registry:
+# Debian trixie is debootstrapped into a folder, imported as the local base image and passed to
+# image/Dockerfile as BASE. Runs as root on a Debian 12 machine that reaches Debian's mirrors.
+#
+#   image/build.sh [--refresh-base] [ENGINE...]      ENGINE: postgres mysql redis (default: all three)
+#
+# Produces localhost/cdk8s-db-backup:<package.json version>-<engine>. Needs image/build/runner.js
+# (the runner bundle) first. The `mongo` target is not built by default: it downloads MongoDB's .deb,
+# which only Debian's mirrors and npm being reachable rules out here (see the Dockerfile).
+#
+# Everything it keeps (podman's storage and config, the base rootfs tarball, build logs) lives under
+# $CDK8S_DB_BACKUP_CACHE, default /var/tmp/cdk8s-db-backup: outside the work tree so a fresh clone (as
+# in CI) still starts warm. To use the images afterwards, `source $CDK8S_DB_BACKUP_CACHE/podman/env.sh`
+# (image/run-in-container.sh does).
+#
+# Environment: CDK8S_DB_BACKUP_CACHE, DEBIAN_MIRROR (default http://deb.debian.org/debian),
+# DEBIAN_SECURITY_MIRROR, STORAGE_DRIVER (overlay or vfs; default overlay, vfs if overlay is
+# unusable), IMAGE_VERSION (default: package.json's version), MONGO_TOOLS_SHA256 (for the mongo target).
+set -Eeuo pipefail
+
+IMAGE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(dirname "$IMAGE_DIR")
+readonly IMAGE_DIR REPO_ROOT
+readonly CACHE_DIR="${CDK8S_DB_BACKUP_CACHE:-/var/tmp/cdk8s-db-backup}"
+readonly MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+readonly SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-${MIRROR%/debian}/debian-security}"
+readonly SUITE=trixie
+readonly IMAGE_NAME=localhost/cdk8s-db-backup
+readonly BASE_NAME=localhost/cdk8s-db-backup-base
+readonly HOST_PACKAGES=(podman buildah runc debootstrap)
+readonly DEFAULT_ENGINES=(postgres mysql redis)
+
+step_name=
+step_start=
+script_start=$EPOCHREALTIME
+timings=()
+
+die() {
+  local where=
+  if [[ -n $step_name ]]; then where=" in step \"$step_name\""; fi
+  echo "build.sh: error$where: $*" >&2
+  exit 1
+}
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+step() {
+  end_step
+  step_name=$1
+  step_start=$EPOCHREALTIME
+  echo "==> $step_name"
+}
+end_step() {
+  if [[ -n $step_name ]]; then
+    local secs; secs=$(elapsed "$step_start")
+    echo "    done in ${secs}s"
+    timings+=("$(printf '%-60s %7ss' "$step_name" "$secs")")
+    step_name=
+  fi
+}
+on_error() {
+  local code=$?
+  echo "build.sh: FAILED (exit $code) during: ${step_name:-startup} (line $1)" >&2
+  exit "$code"
+}
+trap 'on_error $LINENO' ERR
+
+refresh_base=false
+engines=()
+for arg in "$@"; do
+  case $arg in
+    --refresh-base) refresh_base=true ;;
+    -h|--help) sed -n '2,/^set -E/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    postgres|mysql|redis|mongo) engines+=("$arg") ;;
+    *) die "unknown argument '$arg' (engines: postgres mysql redis mongo; flags: --refresh-base)" ;;
+  esac
+done
+(( ${#engines[@]} )) || engines=("${DEFAULT_ENGINES[@]}")
+
+step "preflight"
+(( EUID == 0 )) || die "run as root (debootstrap and rootful podman need it)"
+[[ -f $IMAGE_DIR/build/runner.js ]] \
+  || die "image/build/runner.js is missing: bundle the runner first (the esbuild task), then rerun"
+if [[ -n ${IMAGE_VERSION:-} ]]; then
+  version=$IMAGE_VERSION
+else
+  command -v node >/dev/null || die "node is needed to read the version from package.json (or set IMAGE_VERSION)"
+  version=$(node -p 'require(process.argv[1]).version' "$REPO_ROOT/package.json") \
+    || die "could not read \"version\" from $REPO_ROOT/package.json"
+fi
+[[ $version =~ ^[0-9A-Za-z][0-9A-Za-z._-]*$ ]] || die "version '$version' is not usable in an image tag"
+echo "    version $version, engines: ${engines[*]}, cache $CACHE_DIR"
+mkdir -p "$CACHE_DIR"/{base,logs,podman}
+# One build at a time per cache (tests may call this concurrently).
+exec 9>"$CACHE_DIR/build.lock"
+flock 9
+
+step "host packages: ${HOST_PACKAGES[*]}"
+missing=()
+for pkg in "${HOST_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if (( ${#missing[@]} )); then
+  echo "    installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed"
+  # runc is named so apt does not pick crun for podman's runtime dependency: crun fails here.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$CACHE_DIR/logs/apt-host.log" 2>&1 \
+    || { tail -n 40 "$CACHE_DIR/logs/apt-host.log" >&2; die "apt-get install ${missing[*]} failed"; }
+else
+  echo "    already installed"
+fi
+
+step "podman configuration"
+# Private config and storage, so nothing in /etc changes and nothing another podman user did (another
+# storage driver in /var/lib/containers) gets in the way.
+conf_dir=$CACHE_DIR/podman
+# podman's runtime state, one folder per cache (its tmp_dir must not be shared between stores).
+run_dir=/run/cdk8s-db-backup-$(printf '%s' "$CACHE_DIR" | sha256sum | cut -c1-8)
+write_podman_conf() { # driver
+  cat >"$conf_dir/containers.conf" <<EOF
+# Written by image/build.sh.
+[containers]
+# Without explicit limits the containers inherit limits runc cannot apply here.
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+# crun fails on this machine kind; runc works.
+runtime = "runc"
+# No systemd as PID 1 here (cgroup v1, cgroupfs) and no journald.
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "$run_dir/libpod-$1"
+EOF
+  cat >"$conf_dir/storage.conf" <<EOF
+# Written by image/build.sh.
+[storage]
+driver = "$1"
+graphroot = "$conf_dir/storage-$1"
+runroot = "$run_dir/storage-$1"
+EOF
+  cat >"$conf_dir/env.sh" <<EOF
+# Written by image/build.sh: source this to use the images it built.
+export CONTAINERS_CONF='$conf_dir/containers.conf'
+export CONTAINERS_STORAGE_CONF='$conf_dir/storage.conf'
+EOF
+}
+export CONTAINERS_CONF=$conf_dir/containers.conf CONTAINERS_STORAGE_CONF=$conf_dir/storage.conf
+driver=${STORAGE_DRIVER:-overlay}
+write_podman_conf "$driver"
+if ! podman info >"$CACHE_DIR/logs/podman-info.log" 2>&1; then
+  if [[ -z ${STORAGE_DRIVER:-} && $driver == overlay ]]; then
+    echo "    overlay storage is unusable here ($(tail -n 1 "$CACHE_DIR/logs/podman-info.log")); using vfs (slower, larger)"
+    driver=vfs
+    write_podman_conf "$driver"
+    podman info >"$CACHE_DIR/logs/podman-info.log" 2>&1 \
+      || { cat "$CACHE_DIR/logs/podman-info.log" >&2; die "podman does not work with the vfs driver either"; }
+  else
+    cat "$CACHE_DIR/logs/podman-info.log" >&2
+    die "podman does not work with storage driver '$driver'"
+  fi
+fi
+echo "    $(podman --version), runtime $(podman info --format '{{.Host.OCIRuntime.Name}}'), storage $driver, cgroups $(podman info --format '{{.Host.CgroupsVersion}}')"
+echo "    use the images with: source $conf_dir/env.sh"
+
+step "local base image (debootstrap --variant=minbase $SUITE)"
+# The rootfs changes only at a Debian point release (the suite's InRelease Date) or when the recipe
+# below changes; packages installed by the Dockerfile come from trixie, trixie-updates and
+# trixie-security as usual.
+make_rootfs() { # target_dir
+  local root=$1
+  debootstrap --variant=minbase "$SUITE" "$root" "$MIRROR" >"$CACHE_DIR/logs/debootstrap.log" 2>&1 \
+    || { tail -n 40 "$CACHE_DIR/logs/debootstrap.log" >&2; die "debootstrap $SUITE from $MIRROR failed (log: $CACHE_DIR/logs/debootstrap.log)"; }
+  grep -q 'Valid Release signature' "$CACHE_DIR/logs/debootstrap.log" \
+    || die "debootstrap did not verify the Release signature (is debian-archive-keyring installed?)"
+  rm -f "$root/etc/apt/sources.list"
+  cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
+Types: deb
+URIs: $MIRROR
+Suites: $SUITE $SUITE-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $SECURITY_MIRROR
+Suites: $SUITE-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+  # What the official -slim images leave out, so sizes measured here match theirs.
+  cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/lintian/overrides/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/man/*
+EOF
+  echo 'Acquire::Languages "none";' >"$root/etc/apt/apt.conf.d/docker-no-languages"
+  find "$root/usr/share/doc" -xdev ! -type d ! -name copyright -delete
+  find "$root/usr/share/doc" -xdev -mindepth 1 -type d -empty -delete
+  find "$root/usr/share/locale" -xdev -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+  rm -rf "$root"/usr/share/{groff,info,linda,man}/* "$root"/usr/share/lintian/overrides/*
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/*
+  find "$root/var/log" -type f -exec truncate -s 0 {} +
+  : >"$root/etc/hostname"
+  : >"$root/etc/resolv.conf"
+}
+release_date=$(wget -qO- "$MIRROR/dists/$SUITE/InRelease" | sed -n 's/^Date: //p') \
+  || die "cannot fetch $MIRROR/dists/$SUITE/InRelease"
+[[ -n $release_date ]] || die "no Date: in $MIRROR/dists/$SUITE/InRelease"
+base_key=$(printf '%s\n' "$SUITE" "$MIRROR" "$SECURITY_MIRROR" "$release_date" "$(declare -f make_rootfs)" \
+  | sha256sum | cut -c1-12)
+base_image=$BASE_NAME:$SUITE-$base_key
+base_tar=$CACHE_DIR/base/$SUITE-$base_key.tar
+echo "    $SUITE released $release_date -> $base_image"
+if $refresh_base; then
+  podman rmi --force "$base_image" >/dev/null 2>&1 || true
+  rm -f "$base_tar"
+fi
+if podman image exists "$base_image"; then
+  echo "    cached in podman storage"
+else
+  if [[ -f $base_tar ]]; then
+    echo "    rootfs cached: $base_tar"
+  else
+    work=$(mktemp -d "$CACHE_DIR/base/tmp.XXXXXX")
+    t0=$EPOCHREALTIME
+    make_rootfs "$work/rootfs"
+    echo "    debootstrap + trim: $(elapsed "$t0")s, $(du -sh "$work/rootfs" | cut -f1)"
+    # /dev, /proc and /sys stay empty: the runtime provides them.
+    tar -C "$work/rootfs" --numeric-owner --xattrs --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' \
+      -cf "$work/rootfs.tar" . || die "cannot tar the rootfs"
+    mv "$work/rootfs.tar" "$base_tar"
+    rm -rf "$work"
+    find "$CACHE_DIR/base" -maxdepth 1 -name "$SUITE-*.tar" ! -path "$base_tar" -delete
+  fi
+  podman import --quiet "$base_tar" "$base_image" >/dev/null || die "podman import $base_tar failed"
+  echo "    imported"
+fi
+
+build_args=(--build-arg "BASE=$base_image")
+[[ -n ${MONGO_TOOLS_SHA256:-} ]] && build_args+=(--build-arg "MONGO_TOOLS_SHA256=$MONGO_TOOLS_SHA256")
+declare -A smoke=(
+  [postgres]='pg_dump --version'
+  [mysql]='mariadb-dump --version'
+  [redis]='redis-cli --version'
+  [mongo]='mongodump --version'
+)
+built=()
+for engine in "${engines[@]}"; do
+  tag=$IMAGE_NAME:$version-$engine
+  step "build $tag"
+  log=$CACHE_DIR/logs/build-$engine.log
+  # --pull=never: the base is local, and no registry is reachable to fall back to.
+  if ! podman build --network host --pull=never "${build_args[@]}" --target "$engine" -t "$tag" \
+      -f "$IMAGE_DIR/Dockerfile" "$IMAGE_DIR" >"$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    die "podman build --target $engine failed (full log: $log)"
+  fi
+  read -r -a probe <<<"${smoke[$engine]}"
+  out=$(podman run --rm --network none --read-only --entrypoint "${probe[0]}" "$tag" "${probe[@]:1}" 2>&1) \
+    || die "smoke test '${smoke[$engine]}' in $tag failed: $out"
+  echo "    $out"
+  out=$(podman run --rm --network none --read-only --entrypoint node "$tag" \
+    -e 'const u = process.getuid(); console.log(`node ${process.version} uid ${u}`); process.exit(u === 10001 ? 0 : 1)' 2>&1) \
+    || die "smoke test in $tag: node must run as uid 10001: $out"
+  echo "    $out"
+  built+=("$tag")
+done
+end_step
+
+echo "==> images"
+for tag in "${built[@]}"; do
+  podman image inspect --format '{{.Size}}' "$tag" \
+    | awk -v t="$tag" '{ printf "    %-48s %6.1f MB\n", t, $1 / 1e6 }'
+done
+echo "==> timings"
+printf '    %s\n' "${timings[@]}"
+printf '    %-60s %7ss\n' "total" "$(elapsed "$script_start")"
+echo "    use the images with: source $conf_dir/env.sh"
