@@ -3,15 +3,12 @@ import { applyRetention, Dated, isoWeek, RetentionPolicy } from '../../image/src
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-/** A seeded PRNG (mulberry32) so every generated history can be reproduced from its seed. */
+/** A seeded PRNG (Park-Miller) so every generated history can be reproduced from its seed. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
+  let state = seed % 2147483647 || 1;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    state = (state * 16807) % 2147483647;
+    return (state - 1) / 2147483646;
   };
 }
 
@@ -30,8 +27,13 @@ function history(random: () => number, count: number): Dated[] {
 function randomPolicy(random: () => number): RetentionPolicy {
   const maybe = (max: number) => (random() < 0.5 ? undefined : Math.floor(random() * max));
   return {
-    keepLast: maybe(5), keepHourly: maybe(30), keepDaily: maybe(10), keepWeekly: maybe(6),
-    keepMonthly: maybe(13), keepYearly: maybe(3), keepWithinMs: random() < 0.3 ? Math.floor(random() * 10) * DAY : undefined,
+    keepLast: maybe(5),
+    keepHourly: maybe(30),
+    keepDaily: maybe(10),
+    keepWeekly: maybe(6),
+    keepMonthly: maybe(13),
+    keepYearly: maybe(3),
+    keepWithinMs: random() < 0.3 ? Math.floor(random() * 10) * DAY : undefined,
   };
 }
 
