@@ -16,6 +16,8 @@ export const ENV = {
   COMPRESSION: 'BACKUP_COMPRESSION',
   /** `true` to address S3 buckets by path (MinIO, Ceph radosgw) instead of virtual host. */
   S3_FORCE_PATH_STYLE: 'BACKUP_S3_FORCE_PATH_STYLE',
+  /** Progress log interval in milliseconds (default 10000); tests shorten it. */
+  PROGRESS_INTERVAL_MS: 'BACKUP_PROGRESS_INTERVAL_MS',
   /** The MongoDB connection string (always from a Secret). */
   MONGO_URI: 'BACKUP_MONGO_URI',
   /** The MongoDB database to dump (optional: all databases). */

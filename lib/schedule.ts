@@ -62,7 +62,10 @@ const FIELDS: readonly FieldSpec[] = [
   { name: 'hour', min: 0, max: 23, hashMax: 23 },
   { name: 'day-of-month', min: 1, max: 31, hashMax: 28 },
   {
-    name: 'month', min: 1, max: 12, hashMax: 12,
+    name: 'month',
+    min: 1,
+    max: 12,
+    hashMax: 12,
     names: ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'],
   },
   { name: 'day-of-week', min: 0, max: 6, hashMax: 6, names: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] },

@@ -1,0 +1,46 @@
+/**
+ * What the runner needs from a database engine. The pipeline never knows which engine it runs:
+ * a new engine is one file here plus one in lib/.
+ */
+import { EngineName } from '../../../lib/contract';
+
+/** The dump tool's invocation. `args` and `env` are logged and inspected: no secret in `args`. */
+export interface DumpCommand {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  /** Removes whatever the command needed on disk (e.g. a private config file). Safe to call twice. */
+  cleanup(): Promise<void>;
+}
+
+export interface ToolInfo {
+  readonly name: string;
+  readonly version: string;
+}
+
+export interface ServerInfo {
+  /** null when the engine cannot tell without dumping (recorded as such in the manifest). */
+  readonly version: string | null;
+}
+
+export interface Preflight {
+  readonly tool: ToolInfo;
+  readonly server: ServerInfo;
+}
+
+export interface Engine {
+  readonly name: EngineName;
+  /** What is dumped, for the manifest; undefined means everything the user can read. */
+  readonly database: string | undefined;
+  /** The stored format, e.g. `pg_dump-custom`; tells a restore which tool reads it. */
+  readonly format: string;
+  /** File extension before any compression suffix, e.g. `pgdump`. */
+  readonly extension: string;
+  /**
+   * Checks the tool is there and, where possible, that it can reach and dump the server.
+   * Rejects with a one-line cause before any byte is written.
+   */
+  preflight(): Promise<Preflight>;
+  /** The dump command; it writes the whole dump to stdout. */
+  dumpCommand(extraArgs: readonly string[]): Promise<DumpCommand>;
+}

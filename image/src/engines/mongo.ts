@@ -1,0 +1,52 @@
+/**
+ * MongoDB with `mongodump --archive` to stdout. The connection string holds the password, so it
+ * never goes into argv (visible in `ps` and /proc): mongodump reads it from a YAML config file in
+ * a private directory, removed when the dump ends, whatever the outcome.
+ */
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MongoSettings } from '../config';
+import { capture, childEnv, firstLine } from '../proc';
+import { DumpCommand, Engine, Preflight } from './engine';
+
+export class MongoEngine implements Engine {
+  public readonly name = 'mongo' as const;
+  public readonly format = 'mongodump-archive';
+  public readonly extension = 'archive';
+  public readonly database: string | undefined;
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(private readonly settings: MongoSettings, env: NodeJS.ProcessEnv) {
+    this.database = settings.database;
+    this.env = childEnv(env);
+  }
+
+  async preflight(): Promise<Preflight> {
+    const tool = await capture('mongodump', ['--version'], this.env);
+    const version = /version:?\s*(\S+)/i.exec(tool.stdout)?.[1];
+    if (tool.code !== 0 || !version) {
+      throw new Error(`mongodump --version failed: ${firstLine(tool.stderr || tool.stdout) || `exit code ${tool.code}`}`);
+    }
+    // The server's version is not known without connecting through a driver; mongodump reports
+    // connection errors itself, before it writes anything.
+    return { tool: { name: 'mongodump', version }, server: { version: null } };
+  }
+
+  async dumpCommand(extraArgs: readonly string[]): Promise<DumpCommand> {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'backup-mongodump-'));
+    const cleanup = () => fs.rm(dir, { recursive: true, force: true });
+    try {
+      await fs.chmod(dir, 0o700);
+      const config = path.join(dir, 'mongodump.yaml');
+      // A JSON string is a valid YAML double-quoted scalar, whatever the URI contains.
+      await fs.writeFile(config, `uri: ${JSON.stringify(this.settings.uri)}\n`, { mode: 0o600, flag: 'wx' });
+      const args = ['--archive', `--config=${config}`];
+      if (this.settings.database) args.push(`--db=${this.settings.database}`);
+      return { command: 'mongodump', args: [...args, ...extraArgs], env: this.env, cleanup };
+    } catch (err) {
+      await cleanup();
+      throw new Error('cannot write the private mongodump config file', { cause: err });
+    }
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Structured logs: one JSON object per line on stdout. Every string that reaches a line is
+ * redacted first, so a secret cannot leak through an error message or a dump tool's stderr.
+ */
+import { describeError } from './errors';
+import { ENV } from '../../lib/contract';
+
+export type Level = 'info' | 'warn' | 'error';
+export type Fields = Record<string, unknown>;
+
+export const REDACTED = '[REDACTED]';
+
+/** Environment variables whose values are secrets, wherever they show up. */
+const SECRET_ENV = [ENV.PGPASSWORD, ENV.AWS_SECRET_ACCESS_KEY, ENV.AWS_SESSION_TOKEN, ENV.MONGO_URI] as const;
+
+// `scheme://user:password@` or `scheme://token@`: a connection string's userinfo is always secret.
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@"']+@/gi;
+
+/** The secret values in `env`, including the userinfo of a connection string in its decoded forms. */
+export function secretsFromEnv(env: NodeJS.ProcessEnv): string[] {
+  const secrets: string[] = [];
+  for (const name of SECRET_ENV) {
+    const value = env[name];
+    if (value) secrets.push(value);
+  }
+  const uri = env[ENV.MONGO_URI];
+  const userinfo = uri ? /^[a-z][a-z0-9+.-]*:\/\/([^/@]+)@/i.exec(uri)?.[1] : undefined;
+  if (userinfo) {
+    const password = userinfo.includes(':') ? userinfo.slice(userinfo.indexOf(':') + 1) : userinfo;
+    secrets.push(userinfo, password, safeDecode(password));
+  }
+  // Longest first, so a secret that contains another is replaced whole.
+  return [...new Set(secrets.filter(s => s.length > 0))].sort((a, b) => b.length - a.length);
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** `text` with every secret value and every URL userinfo replaced. */
+export function redactText(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) out = out.split(secret).join(REDACTED);
+  return out.replace(URL_USERINFO, `$1${REDACTED}@`);
+}
+
+/** A deep copy of `value` with every string redacted; errors become their message chain. */
+export function redactValue(value: unknown, secrets: readonly string[], depth = 0): unknown {
+  if (typeof value === 'string') return redactText(value, secrets);
+  if (value instanceof Error) return redactText(describeError(value), secrets);
+  if (value === null || typeof value !== 'object' || depth > 5) return value;
+  if (Array.isArray(value)) return value.map(v => redactValue(v, secrets, depth + 1));
+  const out: Fields = {};
+  for (const [k, v] of Object.entries(value)) out[k] = redactValue(v, secrets, depth + 1);
+  return out;
+}
+
+export class Logger {
+  private readonly secrets: string[];
+
+  /**
+   * @param env   where the secret values are read from
+   * @param write where each line goes (stdout: synchronous for files and pipes on Linux, so a
+   *              line logged just before process.exit() is not lost)
+   */
+  constructor(env: NodeJS.ProcessEnv, private readonly write: (line: string) => void = l => process.stdout.write(l)) {
+    this.secrets = secretsFromEnv(env);
+  }
+
+  info(msg: string, fields: Fields = {}): void {
+    this.log('info', msg, fields);
+  }
+
+  warn(msg: string, fields: Fields = {}): void {
+    this.log('warn', msg, fields);
+  }
+
+  error(msg: string, fields: Fields = {}): void {
+    this.log('error', msg, fields);
+  }
+
+  log(level: Level, msg: string, fields: Fields = {}): void {
+    const { time: _t, level: _l, msg: _m, ...rest } = fields;
+    const safe = redactValue(rest, this.secrets) as Fields;
+    const line = { time: new Date().toISOString(), level, msg: redactText(msg, this.secrets), ...safe };
+    this.write(JSON.stringify(line) + '\n');
+  }
+}

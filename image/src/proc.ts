@@ -1,0 +1,102 @@
+/**
+ * Child processes: the dump tool, the compressor and short probes (`--version`, `psql`).
+ */
+import { ChildProcess, spawn, SpawnOptions } from 'node:child_process';
+import { ENV } from '../../lib/contract';
+
+export interface ExitStatus {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** Variables no child needs: the dump tool gets its own secret only, the compressor none. */
+const CHILD_SECRET_ENV = [ENV.AWS_SECRET_ACCESS_KEY, ENV.AWS_SESSION_TOKEN, ENV.AWS_ACCESS_KEY_ID, ENV.MONGO_URI, ENV.PGPASSWORD];
+
+/** `env` without the secrets a child does not need; `keep` names the ones it does. */
+export function childEnv(env: NodeJS.ProcessEnv, keep: readonly string[] = [], extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  for (const name of CHILD_SECRET_ENV) if (!keep.includes(name)) delete out[name];
+  return { ...out, ...extra };
+}
+
+/** "pg_dump exited with code 1" / "pg_dump was killed by SIGKILL". */
+export function describeExit(name: string, status: ExitStatus): string {
+  return status.signal ? `${name} was killed by ${status.signal}` : `${name} exited with code ${status.code}`;
+}
+
+/** A spawned child and a promise of its exit status (after its stdio closed); never rejects. */
+export interface Spawned {
+  readonly child: ChildProcess;
+  readonly exited: Promise<ExitStatus>;
+  /** Set when the process could not be started at all (e.g. ENOENT). */
+  spawnError?: Error;
+  /** SIGTERM, then SIGKILL after `graceMs` if it is still running. Resolves once it exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export function spawnChild(command: string, args: readonly string[], options: SpawnOptions): Spawned {
+  const child = spawn(command, args, options);
+  let done = false;
+  const result: Spawned = {
+    child,
+    exited: new Promise<ExitStatus>(resolve => {
+      child.once('error', err => {
+        // Only a failed spawn reaches here without a later 'close'.
+        if (child.pid === undefined) {
+          result.spawnError = notFound(command, err);
+          done = true;
+          resolve({ code: null, signal: null });
+        }
+      });
+      child.once('close', (code, signal) => {
+        done = true;
+        resolve({ code, signal });
+      });
+    }),
+    async stop(graceMs = 3_000) {
+      if (done || child.pid === undefined) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await result.exited;
+      clearTimeout(timer);
+    },
+  };
+  return result;
+}
+
+function notFound(command: string, err: Error): Error {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    return new Error(`${command} not found on PATH; is it installed in the image?`, { cause: err });
+  }
+  return new Error(`cannot start ${command}: ${err.message}`, { cause: err });
+}
+
+export interface Captured extends ExitStatus {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a short command to completion, capturing its output; rejects only if it cannot start or times out. */
+export async function capture(command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<Captured> {
+  const p = spawnChild(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  p.child.stdout?.on('data', (b: Buffer) => out.push(b));
+  p.child.stderr?.on('data', (b: Buffer) => err.push(b));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void p.stop(1_000);
+  }, timeoutMs);
+  const status = await p.exited;
+  clearTimeout(timer);
+  if (p.spawnError) throw p.spawnError;
+  if (timedOut) throw new Error(`${command} did not finish within ${Math.round(timeoutMs / 1000)} s`);
+  return { ...status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+}
+
+/** The first non-empty line of a tool's stderr, without the tool's own "name: error:" prefix. */
+export function firstLine(text: string): string {
+  const line = text.split('\n').map(l => l.trim()).find(l => l !== '') ?? '';
+  return line.replace(/^[\w.-]+: (error: )?/, '');
+}

@@ -1,0 +1,78 @@
+import { describeError } from '../../image/src/errors';
+import { Logger, REDACTED, redactText, secretsFromEnv } from '../../image/src/log';
+import { ENV } from '../../lib/contract';
+
+const SECRETS = {
+  [ENV.PGPASSWORD]: 'pg-Pa55word!',
+  [ENV.AWS_SECRET_ACCESS_KEY]: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+  [ENV.AWS_SESSION_TOKEN]: 'FwoGZXIvYXdzEBYaDHExampleSessionToken',
+  [ENV.MONGO_URI]: 'mongodb://backup:m0ngo%2Fp%40ss@mongo-0:27017/?authSource=admin',
+};
+
+function capture(env: NodeJS.ProcessEnv) {
+  const lines: string[] = [];
+  return { log: new Logger(env, l => lines.push(l)), lines };
+}
+
+describe('log', () => {
+  test('one JSON object per line with time, level, msg and fields', () => {
+    const { log, lines } = capture({});
+    log.info('progress', { bytes: 10, rawMBps: 1.5 });
+    expect(lines).toHaveLength(1);
+    expect(lines[0].endsWith('\n')).toBe(true);
+    const line = JSON.parse(lines[0]);
+    expect(line).toEqual({ time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), level: 'info', msg: 'progress', bytes: 10, rawMBps: 1.5 });
+  });
+
+  test('fields cannot overwrite time, level or msg', () => {
+    const { log, lines } = capture({});
+    log.warn('real', { level: 'info', msg: 'fake' });
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 'warn', msg: 'real' });
+  });
+
+  test('no secret value appears in a message, a field, a nested field or an error chain', () => {
+    const { log, lines } = capture(SECRETS);
+    for (const secret of Object.values(SECRETS)) {
+      log.error(`failed with ${secret} inside`, {
+        detail: `x${secret}y`,
+        nested: { list: [secret, { deeper: secret }] },
+        error: new Error('outer', { cause: new Error(`inner: ${secret}`) }),
+      });
+    }
+    // The decoded password from the URI (m0ngo/p@ss) and the bare userinfo are secrets too.
+    log.error('tool said: authentication failed for m0ngo/p@ss and backup:m0ngo%2Fp%40ss');
+    const text = lines.join('');
+    for (const secret of [...Object.values(SECRETS), 'm0ngo/p@ss', 'm0ngo%2Fp%40ss', 'backup:m0ngo']) {
+      expect(text).not.toContain(secret);
+    }
+    expect(text).toContain(REDACTED);
+    // The structure survives: every line is still JSON.
+    for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
+  });
+
+  test('a secret with JSON-special characters is redacted before serialization', () => {
+    const { log, lines } = capture({ [ENV.PGPASSWORD]: 'a"b\\c\nd' });
+    log.error('pw is a"b\\c\nd');
+    expect(JSON.parse(lines[0]).msg).toBe(`pw is ${REDACTED}`);
+  });
+
+  test('userinfo of any URL is redacted, even if it is not a known secret', () => {
+    expect(redactText('connect to postgresql://app:other-secret@db:5432/x failed', [])).toBe(`connect to postgresql://${REDACTED}@db:5432/x failed`);
+    expect(redactText('https://token123@example.com/a', [])).toBe(`https://${REDACTED}@example.com/a`);
+    expect(redactText('mail me at ops@example.com', [])).toBe('mail me at ops@example.com');
+  });
+
+  test('secretsFromEnv ignores unset and empty values, longest first', () => {
+    expect(secretsFromEnv({ [ENV.PGPASSWORD]: '', PATH: '/bin' })).toEqual([]);
+    const secrets = secretsFromEnv(SECRETS);
+    expect(secrets).toEqual([...secrets].sort((a, b) => b.length - a.length));
+    expect(secrets).toContain('m0ngo/p@ss');
+  });
+});
+
+describe('describeError', () => {
+  test('joins the cause chain into one line, saying each thing once', () => {
+    const err = new Error('upload to s3://b/k failed', { cause: new Error('socket hang up\nat line 2', { cause: new Error('socket hang up') }) });
+    expect(describeError(err)).toBe('upload to s3://b/k failed: socket hang up at line 2');
+  });
+});

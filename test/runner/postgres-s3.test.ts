@@ -1,0 +1,331 @@
+/**
+ * The runner against real servers: PostgreSQL 15 (pg_dump, psql, pg_restore from Debian) and a real
+ * S3 server (Ceph radosgw), both started by test/servers/global-setup.ts. The runner runs as a
+ * child process exactly as in the image.
+ *
+ * One source database with ~200 MB of poorly compressible rows, so every fault below hits while
+ * data is flowing and a multipart upload is open.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  CreateBucketCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client,
+} from '@aws-sdk/client-s3';
+import { LogLine, baseEnv, buildRunner, childPids, isAlive, runRunner, startRunner } from './runner-process';
+import { TcpProxy } from './tcp-proxy';
+import { PROGRESS_INTERVAL_ENV } from '../../image/src/config';
+import { ENV } from '../../lib/contract';
+import { describeIntegration, requirePostgres, requireS3, s3ClientConfig, uniqueName } from '../servers/env';
+import { freePort } from '../servers/ports';
+import { PG_BINDIR, quoteIdent } from '../servers/postgres';
+
+jest.setTimeout(300_000);
+
+const MB = 1e6;
+const ROWS = 1_000_000; // ~200 MB of dump: six md5 hex strings per row
+const TABLES = ['big', 'kinds'];
+
+/** Samples the process's resident memory until it exits; returns a getter for the peak. */
+function samplePeakRss(pid: number): () => number {
+  let peak = 0;
+  const timer = setInterval(() => {
+    try {
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      peak = Math.max(peak, kb * 1024);
+    } catch {
+      clearInterval(timer);
+    }
+  }, 20);
+  return () => peak;
+}
+
+describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postgres', 's3'], () => {
+  let pg: ReturnType<typeof requirePostgres>;
+  let s3: S3Client;
+  let bucket: string;
+  let source: string;
+  let sourceDigests: Record<string, string>;
+  const prefix = 'prod/db';
+
+  beforeAll(async () => {
+    pg = requirePostgres();
+    s3 = new S3Client(s3ClientConfig());
+    bucket = uniqueName('runner');
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    source = uniqueName('src').replace(/-/g, '_');
+    await pg.createDatabase(source);
+    await pg.psql(`
+      CREATE TABLE big (id bigint PRIMARY KEY, payload text NOT NULL);
+      INSERT INTO big SELECT g, md5(random()::text) || md5(random()::text) || md5(random()::text)
+        || md5(random()::text) || md5(random()::text) || md5(random()::text) FROM generate_series(1, ${ROWS}) g;
+      CREATE TABLE kinds (id serial PRIMARY KEY, j jsonb, t timestamptz, n numeric, b bytea, a text[], nul text);
+      INSERT INTO kinds (j, t, n, b, a, nul) SELECT jsonb_build_object('k', g, 'v', repeat('x', g % 7)),
+        '2024-01-01'::timestamptz + g * interval '1 hour', g / 7.0, decode(md5(g::text), 'hex'),
+        ARRAY['a', g::text, E'quote\\'s'], CASE WHEN g % 3 = 0 THEN NULL ELSE 'v' END FROM generate_series(1, 1000) g;
+    `, source);
+    await buildRunner();
+    sourceDigests = await tableDigests(source);
+  });
+
+  afterAll(() => s3?.destroy());
+
+  function runnerEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    const c = requireS3();
+    return baseEnv({
+      [ENV.ENGINE]: 'postgres',
+      [ENV.DESTINATION]: `s3://${bucket}/${prefix}`,
+      [ENV.NAME]: 'orders',
+      [ENV.AWS_REGION]: c.region,
+      [ENV.AWS_ENDPOINT_URL_S3]: c.endpoint,
+      [ENV.S3_FORCE_PATH_STYLE]: 'true',
+      [ENV.AWS_ACCESS_KEY_ID]: c.accessKeyId,
+      [ENV.AWS_SECRET_ACCESS_KEY]: c.secretAccessKey,
+      [ENV.PGHOST]: pg.host,
+      [ENV.PGPORT]: String(pg.port),
+      [ENV.PGUSER]: pg.user,
+      [ENV.PGPASSWORD]: pg.password,
+      [ENV.PGDATABASE]: source,
+      [PROGRESS_INTERVAL_ENV]: '100',
+      ...extra,
+    });
+  }
+
+  /** md5 over every row of each table, in key order. */
+  async function tableDigests(db: string): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const t of TABLES) {
+      out[t] = (await pg.psql(`SELECT count(*) || ':' || md5(string_agg(x::text, '|' ORDER BY x.id)) FROM ${quoteIdent(t)} x;`, db)).trim();
+    }
+    return out;
+  }
+
+  /** Every object in the bucket with its size and ETag. */
+  async function objects(): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    let token: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) out[o.Key!] = `${o.Size}:${o.ETag}`;
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  async function openUploads(): Promise<string[]> {
+    const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    return (page.Uploads ?? []).map(u => `${u.Key} ${u.UploadId}`);
+  }
+
+  async function download(key: string, file: string): Promise<void> {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    await pipeline(out.Body as Readable, fs.createWriteStream(file));
+  }
+
+  function sha256File(file: string): string {
+    return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  }
+
+  /** zstd -d < file | pg_restore into a new database; returns its name. */
+  async function restore(file: string): Promise<string> {
+    const target = uniqueName('restored').replace(/-/g, '_');
+    await pg.createDatabase(target);
+    await new Promise<void>((resolve, reject) => {
+      const zstd = spawn('zstd', ['-d', '-c', '-q', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const restoreProc = spawn(path.join(PG_BINDIR, 'pg_restore'), [
+        '--host', pg.socketDir, '--port', String(pg.port), '--username', pg.superuser,
+        '--dbname', target, '--no-owner', '--exit-on-error',
+      ], { stdio: [zstd.stdout, 'inherit', 'pipe'] });
+      let stderr = '';
+      restoreProc.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+      restoreProc.on('close', code => (code === 0 ? resolve() : reject(new Error(`pg_restore exited ${code}: ${stderr}`))));
+    });
+    return target;
+  }
+
+  /** The key of this run's data object, from its 'dump starting' line. */
+  function keyOf(lines: LogLine[]): string {
+    const line = lines.find(l => l.msg === 'dump starting');
+    if (!line) throw new Error('no dump starting line');
+    return line.key as string;
+  }
+
+  let first: { key: string; manifest: Record<string, unknown> } | undefined;
+  /** Well into the dump: several 16 MiB parts uploaded, so a multipart upload is open. */
+  const midStream = (l: LogLine) => l.msg === 'progress' && (l.bytes as number) >= 40 * MB;
+
+  test('round trip: backup → object + manifest in S3 → sha256 → pg_restore into a new database → identical rows', async () => {
+    const started = await startRunner(runnerEnv());
+    const peakRss = samplePeakRss(started.child.pid!);
+    const status = await started.exited;
+    const run = { ...status, lines: started.lines, output: started.output(), last: started.lines[started.lines.length - 1] };
+    expect(run.code).toBe(0);
+    // Constant memory: ~5 parts of 16 MiB in flight plus Node and the SDK, whatever the dump's size.
+    expect(peakRss()).toBeLessThan(300 * MB);
+    const done = run.last;
+    expect(done).toMatchObject({ level: 'info', msg: 'backup complete' });
+    const key = done.key as string;
+    expect(key).toMatch(/^prod\/db\/orders\/\d{8}T\d{6}Z-[0-9a-f]{8}\.pgdump\.zst$/);
+
+    const stored = await objects();
+    expect(Object.keys(stored).sort()).toEqual([key, `${key}.manifest.json`]);
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-rt-'));
+    try {
+      const manifestFile = path.join(tmp, 'manifest.json');
+      await download(`${key}.manifest.json`, manifestFile);
+      const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+      const dataFile = path.join(tmp, 'data.zst');
+      await download(key, dataFile);
+      expect(manifest).toMatchObject({
+        formatVersion: 1,
+        engine: 'postgres',
+        database: source,
+        key,
+        compression: 'zstd',
+        format: 'pg_dump-custom',
+        bytes: fs.statSync(dataFile).size,
+        sha256: sha256File(dataFile),
+        tool: { name: 'pg_dump', version: expect.stringMatching(/^15\./) },
+        server: { version: expect.stringMatching(/^15\./) },
+      });
+      expect(manifest.rawBytes).toBeGreaterThan(150 * MB);
+      expect(JSON.stringify(manifest)).not.toContain(pg.password);
+      expect(JSON.stringify(manifest)).not.toContain(requireS3().secretAccessKey);
+      expect(run.output).not.toContain(pg.password);
+      expect(run.output).not.toContain(requireS3().secretAccessKey);
+      // Nothing but JSON lines, stdout and stderr together (the container log merges them).
+      for (const line of run.output.split('\n').filter(Boolean)) expect(() => JSON.parse(line)).not.toThrow();
+
+      const restored = await restore(dataFile);
+      expect(await tableDigests(restored)).toEqual(sourceDigests);
+      first = { key, manifest };
+      process.stderr.write(`[runner round trip] peak RSS ${(peakRss() / MB).toFixed(0)} MB; raw ${(manifest.rawBytes / MB).toFixed(0)} MB → stored ${(manifest.bytes / MB).toFixed(0)} MB in ${manifest.durationSeconds} s (${(manifest.rawBytes / MB / manifest.durationSeconds).toFixed(0)} MB/s raw)\n`);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  describe('faults: no object at the key, no manifest, no open multipart upload, earlier backups untouched, exit ≠ 0, one clear line', () => {
+    let before: Record<string, string>;
+
+    beforeEach(async () => {
+      expect(first).toBeDefined(); // the round trip ran first and left a backup to protect
+      before = await objects();
+      expect(await openUploads()).toEqual([]);
+    });
+
+    async function expectNothingLeft(key: string | undefined): Promise<void> {
+      const after = await objects();
+      expect(after).toEqual(before);
+      if (key) {
+        expect(after[key]).toBeUndefined();
+        expect(after[`${key}.manifest.json`]).toBeUndefined();
+      }
+      expect(await openUploads()).toEqual([]);
+    }
+
+    test('(a) pg_dump killed mid-stream', async () => {
+      const run = await startRunner(runnerEnv());
+      await run.waitForLine(midStream);
+      const [dumpPid] = childPids(run.child.pid!, 'pg_dump');
+      expect(dumpPid).toBeDefined();
+      process.kill(dumpPid, 'SIGKILL');
+      const status = await run.exited;
+      expect(status.code).toBe(1);
+      const last = run.lines[run.lines.length - 1];
+      expect(last).toMatchObject({ level: 'error', msg: 'backup failed: pg_dump was killed by SIGKILL', cleanup: 'verified: nothing stored at the key, no unfinished upload' });
+      await expectNothingLeft(keyOf(run.lines));
+    });
+
+    test('(b) S3 connection cut mid-upload (connections reset, refused for 3 s)', async () => {
+      const c = requireS3();
+      const url = new URL(c.endpoint);
+      const proxy = await TcpProxy.start(url.hostname, Number(url.port));
+      try {
+        const cut = proxy.cutAfter(48 * MB, 3_000);
+        const run = await startRunner(runnerEnv({ [ENV.AWS_ENDPOINT_URL_S3]: proxy.endpoint }));
+        await cut;
+        const status = await run.exited;
+        expect(status.code).toBe(1);
+        const last = run.lines[run.lines.length - 1];
+        expect(last.level).toBe('error');
+        expect(last.msg).toMatch(new RegExp(`^backup failed: upload to s3://${bucket}/${keyOf(run.lines).replace(/\./g, '\\.')} failed: .*(ECONNRESET|socket hang up|ECONNREFUSED|EPIPE)`));
+        expect(last.cleanup).toBe('verified: nothing stored at the key, no unfinished upload');
+        expect(proxy.resets).toBeGreaterThan(0);
+        await expectNothingLeft(keyOf(run.lines));
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    test('(c) S3 unreachable at start: fails in preflight, before pg_dump starts', async () => {
+      const closed = await freePort();
+      const started = Date.now();
+      const run = await runRunner(runnerEnv({ [ENV.AWS_ENDPOINT_URL_S3]: `http://127.0.0.1:${closed}` }));
+      expect(run.code).toBe(1);
+      expect(run.last.msg).toMatch(new RegExp(`^backup failed: cannot reach bucket s3://${bucket} at http://127\\.0\\.0\\.1:${closed}: .*ECONNREFUSED`));
+      expect(run.lines.some(l => l.msg === 'dump starting')).toBe(false);
+      expect(Date.now() - started).toBeLessThan(20_000);
+      await expectNothingLeft(undefined);
+    });
+
+    test('(d) wrong PostgreSQL password: fails in preflight with the server\'s reason', async () => {
+      const wrong = 'wrong-Password-123';
+      const run = await runRunner(runnerEnv({ [ENV.PGPASSWORD]: wrong }));
+      expect(run.code).toBe(1);
+      expect(run.last.msg).toBe(`backup failed: cannot connect to PostgreSQL: connection to server at "${pg.host}", port ${pg.port} failed: FATAL:  password authentication failed for user "${pg.user}"`);
+      expect(run.lines.some(l => l.msg === 'dump starting')).toBe(false);
+      expect(run.output).not.toContain(wrong);
+      await expectNothingLeft(undefined);
+    });
+
+    test('(e) SIGTERM mid-upload: pg_dump stopped, upload aborted and verified, exit 143', async () => {
+      const run = await startRunner(runnerEnv());
+      await run.waitForLine(midStream);
+      const children = childPids(run.child.pid!);
+      expect(childPids(run.child.pid!, 'pg_dump')).toHaveLength(1);
+      run.child.kill('SIGTERM');
+      const status = await run.exited;
+      expect(status.code).toBe(143);
+      expect(run.lines[run.lines.length - 1]).toMatchObject({ level: 'error', msg: 'interrupted by SIGTERM', cleanup: 'verified: nothing stored at the key, no unfinished upload' });
+      for (const pid of children) expect(isAlive(pid)).toBe(false);
+      await expectNothingLeft(keyOf(run.lines));
+    });
+  });
+
+  describe('file:// destination with real pg_dump', () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-pgfile-'));
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    function listFiles(): string[] {
+      return execFileSync('find', [dir, '-type', 'f', '-printf', '%P\\n'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+    }
+
+    test('round trip through pg_restore', async () => {
+      const run = await runRunner(runnerEnv({ [ENV.DESTINATION]: `file://${dir}` }));
+      expect(run.code).toBe(0);
+      const key = run.last.key as string;
+      expect(listFiles()).toEqual([key, `${key}.manifest.json`]);
+      const manifest = JSON.parse(fs.readFileSync(path.join(dir, `${key}.manifest.json`), 'utf8'));
+      expect(manifest.sha256).toBe(sha256File(path.join(dir, key)));
+      const restored = await restore(path.join(dir, key));
+      expect(await tableDigests(restored)).toEqual(sourceDigests);
+    });
+
+    test('pg_dump killed mid-stream leaves no file, not even a temporary one', async () => {
+      const run = await startRunner(runnerEnv({ [ENV.DESTINATION]: `file://${dir}` }));
+      await run.waitForLine(midStream);
+      process.kill(childPids(run.child.pid!, 'pg_dump')[0], 'SIGKILL');
+      expect((await run.exited).code).toBe(1);
+      expect(run.lines[run.lines.length - 1].msg).toBe('backup failed: pg_dump was killed by SIGKILL');
+      expect(listFiles()).toEqual([]);
+    });
+  });
+});
