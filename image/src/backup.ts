@@ -66,13 +66,13 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const prefix = config.destination.kind === 's3' ? config.destination.prefix : '';
   const key = backupKey(prefix, config.name, `${engine.extension}${COMPRESSION_SUFFIX[config.compression]}`, startedAt);
   log.info('dump starting', {
-    key, tool: preflight.tool, server: preflight.server,
+    key, tool: preflight.tool, server: preflight.server, estimatedBytes: preflight.estimatedBytes ?? null,
   });
 
   const cmd = await engine.dumpCommand(config.dumpArgs);
   let data: { result: DumpStreamResult; stored: StoredObject };
   try {
-    data = await dumpAndStore(options, cmd, storage, key);
+    data = await dumpAndStore(options, cmd, storage, key, preflight.estimatedBytes);
   } finally {
     await cmd.cleanup();
   }
@@ -107,7 +107,9 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   return { ...result, bytes: stored.bytes, key, manifestKey: mKey, durationSeconds };
 }
 
-async function dumpAndStore(options: BackupOptions, cmd: Awaited<ReturnType<Engine['dumpCommand']>>, storage: Storage, key: string) {
+async function dumpAndStore(
+  options: BackupOptions, cmd: Awaited<ReturnType<Engine['dumpCommand']>>, storage: Storage, key: string, sizeHint: number | undefined,
+) {
   const { config, env, log, signal } = options;
   const stream = startDumpStream(cmd, config.compression, env, log);
   const onAbort = () => stream.fail(signal.reason as Error);
@@ -117,16 +119,17 @@ async function dumpAndStore(options: BackupOptions, cmd: Awaited<ReturnType<Engi
   const started = Date.now();
   const progress = setInterval(() => {
     const seconds = (Date.now() - started) / 1000;
+    // Stored (compressed) bytes: zstd reads the dump tool's output directly, so the raw count is
+    // known only at the end.
     log.info('progress', {
-      rawBytes: stream.rawBytes,
       bytes: stream.bytes,
       elapsedSeconds: Math.round(seconds),
-      rawMBps: Number((stream.rawBytes / 1e6 / seconds).toFixed(1)),
+      MBps: Number((stream.bytes / 1e6 / seconds).toFixed(1)),
     });
   }, config.progressIntervalMs);
   progress.unref();
 
-  const put = storage.put(key, stream.body, { contentType: 'application/octet-stream' });
+  const put = storage.put(key, stream.body, { contentType: 'application/octet-stream', sizeHint });
   // A storage failure stops the dump tool at once instead of leaving it blocked on a full pipe.
   put.catch((err: Error) => stream.fail(err));
   const [dumped, storedOutcome] = await Promise.allSettled([stream.done, put]);

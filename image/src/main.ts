@@ -37,7 +37,8 @@ async function main(): Promise<number> {
       rawBytes: result.rawBytes,
       sha256: result.sha256,
       durationSeconds: result.durationSeconds,
-      rawMBps: Number((result.rawBytes / 1e6 / Math.max(result.durationSeconds, 0.001)).toFixed(1)),
+      MBps: Number((result.bytes / 1e6 / Math.max(result.durationSeconds, 0.001)).toFixed(1)),
+      rawMBps: result.rawBytes === null ? null : Number((result.rawBytes / 1e6 / Math.max(result.durationSeconds, 0.001)).toFixed(1)),
     });
     return 0;
   } catch (err) {

@@ -16,7 +16,8 @@ export interface Manifest {
   /** Stored size (after compression). */
   readonly bytes: number;
   /** Size of the dump tool's output (before compression). */
-  readonly rawBytes: number;
+  /** Bytes the dump tool wrote; null if the compressor could not report it. */
+  readonly rawBytes: number | null;
   /** sha256 of the stored bytes, hex. */
   readonly sha256: string;
   readonly compression: CompressionName;

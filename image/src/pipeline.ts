@@ -19,8 +19,8 @@ import { describeExit, spawnChild } from './proc';
 import { CompressionName } from '../../lib/contract';
 
 export interface DumpStreamResult {
-  /** Bytes the dump tool wrote. */
-  readonly rawBytes: number;
+  /** Bytes the dump tool wrote (null if the compressor could not tell). */
+  readonly rawBytes: number | null;
   /** Bytes handed to storage (after compression). */
   readonly bytes: number;
   /** sha256 of the bytes handed to storage, hex. */
@@ -34,7 +34,6 @@ export interface DumpStream {
   readonly done: Promise<DumpStreamResult>;
   /** Resolves once the dump tool and the compressor have both exited, so none outlives the run. */
   readonly exited: Promise<void>;
-  readonly rawBytes: number;
   readonly bytes: number;
   /** Stops the dump: kills the tools and destroys `body` with `err`. The first failure wins. */
   fail(err: Error): void;
@@ -46,15 +45,6 @@ export interface DumpStream {
  */
 export class StorageStoppedReadingError extends Error {
   public readonly name = 'StorageStoppedReadingError';
-}
-
-class Counter extends Transform {
-  public bytes = 0;
-
-  _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
 }
 
 /** Counts and hashes what passes; its end waits for `allowEnd`, and fails with its rejection. */
@@ -96,8 +86,7 @@ export function startDumpStream(cmd: DumpCommand, compression: CompressionName, 
   done.catch(() => undefined);
 
   const dump = spawnChild(cmd.command, cmd.args, { env: cmd.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const compressor = startCompressor(compression, env);
-  const raw = new Counter();
+  const compressor = startCompressor(compression, env, dump.child.stdout!);
 
   let lastStderr = '';
   const stderrDone = new Promise<void>(resolve => {
@@ -118,14 +107,11 @@ export function startDumpStream(cmd: DumpCommand, compression: CompressionName, 
       throw new Error(`${describeExit(cmd.command, status)}${lastStderr ? ` (last message: ${lastStderr})` : ''}`);
     }
   });
-  const intoCompressor = pipeline(dump.child.stdout!, raw, compressor.input).catch((err: Error) => {
-    throw new Error(`streaming the dump into the ${compression} compressor failed`, { cause: err });
-  });
-  const allOk = Promise.all([dumpOk, compressor.done, intoCompressor]);
+  const allOk = Promise.all([dumpOk, compressor.done]);
   // Reported through fail() below; the gate may never reach its flush to observe it.
   allOk.catch(() => undefined);
 
-  const gate = new Gate(allOk, (bytes, sha256) => resolveDone({ rawBytes: raw.bytes, bytes, sha256 }));
+  const gate = new Gate(allOk, (bytes, sha256) => resolveDone({ rawBytes: compressor.rawBytes() ?? null, bytes, sha256 }));
 
   const fail = (err: Error): void => {
     if (failure) return;
@@ -138,7 +124,6 @@ export function startDumpStream(cmd: DumpCommand, compression: CompressionName, 
   // Whichever part fails first is the cause; the others fail as a consequence and are ignored.
   dumpOk.catch(fail);
   compressor.done.catch(fail);
-  intoCompressor.catch(fail);
   pipeline(compressor.output, gate).catch((err: Error) => {
     fail(failure ?? new StorageStoppedReadingError('storage stopped reading the backup stream', { cause: err }));
   });
@@ -147,9 +132,6 @@ export function startDumpStream(cmd: DumpCommand, compression: CompressionName, 
     body: gate,
     done,
     exited: Promise.all([dump.exited, compressor.exited]).then(() => undefined),
-    get rawBytes() {
-      return raw.bytes;
-    },
     get bytes() {
       return gate.bytes;
     },

@@ -138,8 +138,8 @@ describe('backup to file:// with a stand-in pg_dump', () => {
     expect(run.code).toBe(0);
     const progress = run.lines.filter(l => l.msg === 'progress');
     expect(progress.length).toBeGreaterThan(0);
-    expect(progress[0]).toEqual(expect.objectContaining({ rawBytes: expect.any(Number), bytes: expect.any(Number), rawMBps: expect.any(Number) }));
-    expect(progress[progress.length - 1].rawBytes as number).toBeGreaterThan(0);
+    expect(progress[0]).toEqual(expect.objectContaining({ bytes: expect.any(Number), MBps: expect.any(Number), elapsedSeconds: expect.any(Number) }));
+    expect(progress[progress.length - 1].bytes as number).toBeGreaterThan(0);
   });
 
   test('earlier backups of the series stay untouched', async () => {
@@ -183,7 +183,7 @@ describe('backup to file:// with a stand-in pg_dump', () => {
 
     test.each([['SIGTERM', 143], ['SIGINT', 130]] as const)('%s to the runner mid-stream stops pg_dump and exits %i', async (signal, code) => {
       const run = await startRunner(env({ STANDIN_BYTES: String(64 * MiB), STANDIN_HANG_AT: String(10 * MiB) }));
-      await run.waitForLine(l => l.msg === 'progress' && (l.rawBytes as number) >= 10 * MiB);
+      await run.waitForLine(l => l.msg === 'progress' && (l.bytes as number) >= 3 * MiB);
       const dumpPid = readRecords(record).find(r => r.tool === 'pg_dump')!.pid;
       expect(isAlive(dumpPid)).toBe(true);
       run.child.kill(signal);
@@ -249,9 +249,23 @@ describe('backup to file:// with a stand-in pg_dump', () => {
     });
   });
 
+  test('zstd killed mid-stream: the dump tool is not left blocked, nothing is stored', async () => {
+    // zstd reads the dump tool's stdout directly; the runner must not hold the pipe open.
+    const run = await startRunner(env({ STANDIN_BYTES: String(4096 * MiB) }));
+    await run.waitForLine(l => l.msg === 'progress' && (l.bytes as number) >= 1 * MiB);
+    const [zstdPid] = childPids(run.child.pid!, 'zstd');
+    const children = childPids(run.child.pid!);
+    process.kill(zstdPid, 'SIGKILL');
+    const status = await run.exited;
+    expect(status.code).toBe(1);
+    expect(run.lines[run.lines.length - 1].msg).toMatch(/^backup failed: zstd was killed by SIGKILL/);
+    expect(files()).toEqual([]);
+    for (const pid of children) expect(isAlive(pid)).toBe(false);
+  });
+
   test('no child process outlives the runner', async () => {
-    const run = await startRunner(env({ STANDIN_BYTES: String(64 * MiB), STANDIN_HANG_AT: String(2 * MiB) }));
-    await run.waitForLine(l => l.msg === 'progress' && (l.rawBytes as number) >= 2 * MiB);
+    const run = await startRunner(env({ STANDIN_BYTES: String(64 * MiB), STANDIN_HANG_AT: String(8 * MiB) }));
+    await run.waitForLine(l => l.msg === 'progress' && (l.bytes as number) >= 1 * MiB);
     const children = childPids(run.child.pid!);
     expect(children.length).toBeGreaterThanOrEqual(2); // the dump tool and zstd
     run.child.kill('SIGTERM');

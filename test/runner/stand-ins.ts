@@ -80,7 +80,8 @@ if (process.env.STANDIN_PSQL_FAIL) {
   process.exit(2);
 }
 const num = process.env.STANDIN_SERVER_VERSION_NUM || '150014';
-console.log(num + ' ' + Math.floor(Number(num) / 10000) + '.' + (Number(num) % 10000) + ' (stand-in)');
+// server_version_num, pg_database_size, server_version: what the runner's preflight query returns.
+console.log(num + ' 52428800 ' + Math.floor(Number(num) / 10000) + '.' + (Number(num) % 10000) + ' (stand-in)');
 `;
 
 /**

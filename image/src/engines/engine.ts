@@ -26,6 +26,11 @@ export interface ServerInfo {
 export interface Preflight {
   readonly tool: ToolInfo;
   readonly server: ServerInfo;
+  /**
+   * An upper estimate of the dump's size in bytes, when the engine can tell (e.g. the database's
+   * size on disk); storage uses it to size multipart parts.
+   */
+  readonly estimatedBytes?: number;
 }
 
 export interface Engine {

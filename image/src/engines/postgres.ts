@@ -33,12 +33,12 @@ export class PostgresEngine implements Engine {
     }
     const server = await capture('psql', [
       '--no-psqlrc', '--no-password', '--tuples-only', '--no-align', '--quiet', '--set=ON_ERROR_STOP=1',
-      '--command', "SELECT current_setting('server_version_num') || ' ' || current_setting('server_version')",
+      '--command', "SELECT current_setting('server_version_num') || ' ' || pg_database_size(current_database()) || ' ' || current_setting('server_version')",
     ], this.env);
     if (server.code !== 0) {
       throw new Error(`cannot connect to PostgreSQL: ${firstLine(server.stderr) || `psql exited with code ${server.code}`}`);
     }
-    const [versionNum, ...rest] = server.stdout.trim().split(' ');
+    const [versionNum, databaseBytes, ...rest] = server.stdout.trim().split(' ');
     const serverMajor = Math.floor(Number(versionNum) / 10_000);
     const toolMajor = Number(/^\d+/.exec(toolVersion)?.[0]);
     if (!Number.isInteger(serverMajor) || serverMajor < 1) {
@@ -47,7 +47,12 @@ export class PostgresEngine implements Engine {
     if (serverMajor > toolMajor) {
       throw new Error(`server is PostgreSQL ${serverMajor} but pg_dump is ${toolMajor}: pg_dump cannot dump a newer server; use an image whose postgresql-client is ${serverMajor} or newer`);
     }
-    return { tool: { name: 'pg_dump', version: toolVersion }, server: { version: rest.join(' ') || versionNum } };
+    return {
+      tool: { name: 'pg_dump', version: toolVersion },
+      server: { version: rest.join(' ') || versionNum },
+      // The custom format holds table data but no indexes, so it is rarely larger than this.
+      estimatedBytes: Number(databaseBytes) || undefined,
+    };
   }
 
   async dumpCommand(extraArgs: readonly string[]): Promise<DumpCommand> {

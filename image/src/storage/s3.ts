@@ -13,9 +13,23 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { S3Destination } from '../config';
 import { PutOptions, Storage, StoredObject } from './storage';
 
-/** 16 MiB parts: 10,000 parts (S3's limit) allow a 156 GiB object; ~80 MiB of parts in memory. */
-const PART_SIZE = 16 * 1024 * 1024;
-const QUEUE_SIZE = 4;
+/**
+ * 8 MiB parts, two in flight: measured on a 1.1 GB dump into radosgw, 16 MiB x 4 peaked at 199 MB
+ * RSS, 8 MiB x 2 at 141 MB, at the same speed (the dump, not the upload, is the bottleneck).
+ */
+const MIN_PART_SIZE = 8 * 1024 * 1024;
+const QUEUE_SIZE = 2;
+/** S3 allows 10,000 parts; the part size keeps twice the size estimate below that. */
+const MAX_PARTS = 10_000;
+
+/**
+ * The part size for a body of about `sizeHint` bytes: 8 MiB (a 78 GiB object) unless the estimate
+ * needs more. Memory is about three parts, so it stays flat up to ~40 GB and grows beyond.
+ */
+export function partSizeFor(sizeHint: number | undefined): number {
+  const needed = Math.ceil((2 * (sizeHint ?? 0)) / MAX_PARTS);
+  return Math.max(MIN_PART_SIZE, Math.ceil(needed / (1024 * 1024)) * 1024 * 1024);
+}
 /** How long a failed run keeps trying to abort its multipart upload (the Pod's grace period is 60 s). */
 const ABORT_DEADLINE_MS = 30_000;
 
@@ -51,7 +65,7 @@ export class S3Storage implements Storage {
     const upload = new Upload({
       client: this.client,
       queueSize: QUEUE_SIZE,
-      partSize: PART_SIZE,
+      partSize: partSizeFor(options.sizeHint),
       leavePartsOnError: false,
       // If-None-Match also guards the final write (PutObject or CompleteMultipartUpload) on servers
       // that support conditional writes; the HEAD above covers the others.

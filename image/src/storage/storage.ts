@@ -11,6 +11,8 @@ export interface StoredObject {
 
 export interface PutOptions {
   readonly contentType?: string;
+  /** An upper estimate of the body's size, if known (the body's length is not known up front). */
+  readonly sizeHint?: number;
 }
 
 export interface Storage {
