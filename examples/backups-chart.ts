@@ -2,12 +2,13 @@ import { Chart, ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import {
-  BackupSchedule, BackupStorage, MongoBackupCronJob, PostgresBackupCronJob, S3Credentials,
+  BackupSchedule, BackupStorage, MongoBackupCronJob, MysqlBackupCronJob, PostgresBackupCronJob, RedisBackupCronJob,
+  S3Credentials,
 } from '../lib';
 
 /**
- * Nightly backups of an orders PostgreSQL database and a catalog MongoDB database to an
- * S3-compatible bucket. The Secrets are created outside this app (e.g. by External Secrets).
+ * Nightly backups of an orders PostgreSQL database, a catalog MongoDB database and a shop MariaDB
+ * database, and hourly RDB snapshots of a sessions Redis, to an S3-compatible bucket. The Secrets are created outside this app (e.g. by External Secrets).
  */
 export class BackupsChart extends Chart {
   constructor(scope: Construct, id: string, props: ChartProps = {}) {
@@ -40,6 +41,22 @@ export class BackupsChart extends Chart {
       storage,
       uri: { secret: kplus.Secret.fromSecretName(this, 'Mongo', 'catalog-mongo'), key: 'uri' },
       database: 'catalog',
+    });
+
+    new MysqlBackupCronJob(this, 'shop', {
+      schedule: BackupSchedule.daily({ hour: 1 }),
+      storage,
+      host: 'mariadb.db.svc',
+      database: 'shop',
+      username: 'backup',
+      password: { secret: kplus.Secret.fromSecretName(this, 'Shop', 'shop-db'), key: 'password' },
+    });
+
+    new RedisBackupCronJob(this, 'sessions', {
+      schedule: BackupSchedule.hourly(),
+      storage,
+      host: 'redis.cache.svc',
+      password: { secret: kplus.Secret.fromSecretName(this, 'Redis', 'sessions-redis'), key: 'password' },
     });
   }
 }

@@ -262,6 +262,24 @@ export function requireNonEmpty(prop: string, value: string | undefined, example
   return value;
 }
 
+/** A bare host name or IP address (no scheme, path or port). @internal */
+export function requireHost(value: string | undefined, example: string, otherProps: string): string {
+  const host = requireNonEmpty('host', value, `'${example}'`);
+  if (host.includes('://') || host.includes('/') || host.includes(' ')) {
+    throw new Error(`host: '${host}' must be a bare host name or IP address, e.g. '${example}'; set ${otherProps} in their own props.`);
+  }
+  return host;
+}
+
+/** A TCP port prop, `fallback` when unset. @internal */
+export function requirePort(value: number | undefined, fallback: number, server: string): number {
+  const port = value ?? fallback;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`port: ${port} is not a TCP port; use a whole number from 1 to 65535 (${server}'s default is ${fallback}).`);
+  }
+  return port;
+}
+
 function validateBackupName(name: string, explicit: boolean): string {
   if (!/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/.test(name)) {
     const where = explicit ? `backupName: '${name}'` : `backupName: the construct id gives '${name}', which`;

@@ -6,7 +6,7 @@
 
 /** Environment variables the runner reads. Standard names first, our own are prefixed `BACKUP_`. */
 export const ENV = {
-  /** Which engine to run (`postgres`, `mongo`). */
+  /** Which engine to run (`postgres`, `mongo`, `mysql`, `redis`). */
   ENGINE: 'BACKUP_ENGINE',
   /** `s3://bucket/prefix` or `file:///mounted/path`. */
   DESTINATION: 'BACKUP_DESTINATION',
@@ -22,6 +22,21 @@ export const ENV = {
   MONGO_URI: 'BACKUP_MONGO_URI',
   /** The MongoDB database to dump (optional: all databases). */
   MONGO_DATABASE: 'BACKUP_MONGO_DATABASE',
+  // MySQL/MariaDB: our own names, not the clients' MYSQL_HOST/MYSQL_PWD. The runner hands all of them
+  // to the client tools in a private option file; MYSQL_PWD would put the password into the dump
+  // tool's environment (readable in /proc by the same user) and is deprecated by both projects.
+  MYSQL_HOST: 'BACKUP_MYSQL_HOST',
+  MYSQL_PORT: 'BACKUP_MYSQL_PORT',
+  MYSQL_USER: 'BACKUP_MYSQL_USER',
+  /** The MySQL/MariaDB user's password (always from a Secret). */
+  MYSQL_PASSWORD: 'BACKUP_MYSQL_PASSWORD',
+  MYSQL_DATABASE: 'BACKUP_MYSQL_DATABASE',
+  REDIS_HOST: 'BACKUP_REDIS_HOST',
+  REDIS_PORT: 'BACKUP_REDIS_PORT',
+  /** An ACL user name (Redis 6+); without it redis-cli authenticates as `default`. */
+  REDIS_USER: 'BACKUP_REDIS_USER',
+  /** redis-cli's own variable for the password (always from a Secret), so it never reaches argv. */
+  REDISCLI_AUTH: 'REDISCLI_AUTH',
 
   // The AWS SDK's own names, so any credential chain (IRSA, Pod Identity) works unchanged.
   AWS_ACCESS_KEY_ID: 'AWS_ACCESS_KEY_ID',
@@ -39,8 +54,16 @@ export const ENV = {
 } as const;
 
 /** Engine names as written to `BACKUP_ENGINE`. */
-export const ENGINES = ['postgres', 'mongo'] as const;
+export const ENGINES = ['postgres', 'mongo', 'mysql', 'redis'] as const;
 export type EngineName = typeof ENGINES[number];
+
+/**
+ * Variables whose values are secrets: redacted from every log line, and removed from the
+ * environment of every child process except the one tool that needs its own.
+ */
+export const SECRET_ENV: readonly string[] = [
+  ENV.AWS_SECRET_ACCESS_KEY, ENV.AWS_SESSION_TOKEN, ENV.PGPASSWORD, ENV.MONGO_URI, ENV.MYSQL_PASSWORD, ENV.REDISCLI_AUTH,
+];
 
 /** Compression names as written to `BACKUP_COMPRESSION`. */
 export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
@@ -66,6 +89,15 @@ export const RESERVED_DUMP_ARGS: Record<EngineName, readonly string[]> = {
   mongo: [
     '--uri', '-h', '--host', '--port', '-u', '--username', '-p', '--password', '--out', '-o',
     '--archive', '--gzip', '--config', '-d', '--db',
+  ],
+  mysql: [
+    '--defaults-file', '--defaults-extra-file', '--defaults-group-suffix', '--no-defaults', '--print-defaults',
+    '-h', '--host', '-P', '--port', '-S', '--socket', '--protocol', '-u', '--user', '-p', '--password',
+    '-r', '--result-file', '-T', '--tab', '--dir', '-X', '--xml',
+    '-A', '--all-databases', '-B', '--databases',
+  ],
+  redis: [
+    '-h', '-p', '-s', '-u', '-a', '--pass', '--user', '--askpass', '--rdb', '--functions-rdb',
   ],
 };
 

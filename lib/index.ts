@@ -1,5 +1,8 @@
 export * from './schedule';
 export * from './storage';
-export { BackupCronJobOptions, Compression } from './backup-cron-job';
+export type { BackupCronJobOptions } from './backup-cron-job';
+export { Compression } from './backup-cron-job';
 export * from './postgres';
 export * from './mongo';
+export * from './mysql';
+export * from './redis';

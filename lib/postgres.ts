@@ -1,6 +1,6 @@
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { BackupCronJobOptions, createBackupCronJob, requireNonEmpty } from './backup-cron-job';
+import { BackupCronJobOptions, createBackupCronJob, requireHost, requireNonEmpty, requirePort } from './backup-cron-job';
 import { ENV } from './contract';
 
 /** Props for `PostgresBackupCronJob`. */
@@ -33,16 +33,10 @@ export class PostgresBackupCronJob extends Construct {
 
   constructor(scope: Construct, id: string, props: PostgresBackupCronJobProps) {
     super(scope, id);
-    const host = requireNonEmpty('host', props.host, "'postgres.db.svc'");
-    if (host.includes('://') || host.includes('/') || host.includes(' ')) {
-      throw new Error(`host: '${host}' must be a bare host name or IP address, e.g. 'postgres.db.svc'; set port, database and username in their own props.`);
-    }
+    const host = requireHost(props.host, 'postgres.db.svc', 'port, database and username');
     const database = requireNonEmpty('database', props.database, "'orders'");
     const username = requireNonEmpty('username', props.username, "'backup'");
-    const port = props.port ?? 5432;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new Error(`port: ${port} is not a TCP port; use a whole number from 1 to 65535 (PostgreSQL's default is 5432).`);
-    }
+    const port = requirePort(props.port, 5432, 'PostgreSQL');
     if (props.password) {
       requireNonEmpty('password.key', props.password.key, "'password'");
     }

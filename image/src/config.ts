@@ -81,7 +81,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, dumpArgs: readonly string[]):
   };
 }
 
-function required(env: NodeJS.ProcessEnv, variable: string, example: string): string {
+/** A required variable, trimmed-checked; the error names it and gives `example`. Never echoes the value. */
+export function required(env: NodeJS.ProcessEnv, variable: string, example: string): string {
   const value = env[variable];
   if (value === undefined || value.trim() === '') {
     throw new ConfigError(`${variable} is not set: set it to ${example}.`);
@@ -168,11 +169,18 @@ function checkSegments(prefix: string, raw: string): string {
 
 function readPostgres(env: NodeJS.ProcessEnv): PostgresSettings {
   const database = required(env, ENV.PGDATABASE, 'the database to dump');
-  const port = env[ENV.PGPORT];
-  if (port !== undefined && port !== '' && !(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
-    throw new ConfigError(`${ENV.PGPORT}: '${port}' is not a TCP port; use a whole number from 1 to 65535 (PostgreSQL's default is 5432).`);
-  }
+  readPort(env, ENV.PGPORT, 'PostgreSQL', 5432);
   return { database };
+}
+
+/** An optional TCP port variable; `fallback` when unset. */
+export function readPort(env: NodeJS.ProcessEnv, variable: string, server: string, fallback: number): number {
+  const port = env[variable];
+  if (port === undefined || port === '') return fallback;
+  if (!(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
+    throw new ConfigError(`${variable}: '${port}' is not a TCP port; use a whole number from 1 to 65535 (${server}'s default is ${fallback}).`);
+  }
+  return Number(port);
 }
 
 function readMongo(env: NodeJS.ProcessEnv): MongoSettings {

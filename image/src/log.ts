@@ -3,15 +3,12 @@
  * redacted first, so a secret cannot leak through an error message or a dump tool's stderr.
  */
 import { describeError } from './errors';
-import { ENV } from '../../lib/contract';
+import { ENV, SECRET_ENV } from '../../lib/contract';
 
 export type Level = 'info' | 'warn' | 'error';
 export type Fields = Record<string, unknown>;
 
 export const REDACTED = '[REDACTED]';
-
-/** Environment variables whose values are secrets, wherever they show up. */
-const SECRET_ENV = [ENV.PGPASSWORD, ENV.AWS_SECRET_ACCESS_KEY, ENV.AWS_SESSION_TOKEN, ENV.MONGO_URI] as const;
 
 // `scheme://user:password@` or `scheme://token@`: a connection string's userinfo is always secret.
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@"']+@/gi;

@@ -2,7 +2,7 @@
  * Child processes: the dump tool, the compressor and short probes (`--version`, `psql`).
  */
 import { ChildProcess, spawn, SpawnOptions } from 'node:child_process';
-import { ENV } from '../../lib/contract';
+import { ENV, SECRET_ENV } from '../../lib/contract';
 
 export interface ExitStatus {
   readonly code: number | null;
@@ -10,7 +10,7 @@ export interface ExitStatus {
 }
 
 /** Variables no child needs: the dump tool gets its own secret only, the compressor none. */
-const CHILD_SECRET_ENV = [ENV.AWS_SECRET_ACCESS_KEY, ENV.AWS_SESSION_TOKEN, ENV.AWS_ACCESS_KEY_ID, ENV.MONGO_URI, ENV.PGPASSWORD];
+const CHILD_SECRET_ENV = [...SECRET_ENV, ENV.AWS_ACCESS_KEY_ID];
 
 /** `env` without the secrets a child does not need; `keep` names the ones it does. */
 export function childEnv(env: NodeJS.ProcessEnv, keep: readonly string[] = [], extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {

@@ -12,7 +12,7 @@ describe('the example app', () => {
     expect(Testing.synth(chart)).toMatchSnapshot();
   });
 
-  test("'cdk8s synth' writes valid, hardened CronJobs for both engines", () => {
+  test("'cdk8s synth' writes valid, hardened CronJobs for every engine", () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'example-synth-'));
     try {
       execFileSync(path.resolve('node_modules/.bin/cdk8s'), ['synth', '--output', out], {
@@ -22,7 +22,7 @@ describe('the example app', () => {
       expect(files).toEqual(['backups.k8s.yaml']);
       const objects = Yaml.load(path.join(out, files[0]));
       expect(objects.map((o: any) => `${o.kind}/${o.spec.jobTemplate.spec.template.spec.containers[0].env[0].value}`))
-        .toEqual(['CronJob/postgres', 'CronJob/mongo']);
+        .toEqual(['CronJob/postgres', 'CronJob/mongo', 'CronJob/mysql', 'CronJob/redis']);
       for (const o of objects) {
         validateSchema(o);
         expect(restrictedViolations(podSpecOf(o))).toEqual([]);

@@ -21,7 +21,10 @@ test('the README quick start synthesizes valid, hardened CronJobs', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     jest.isolateModules(() => require(file));
     const objects = Yaml.load(path.join(outdir, 'backups.k8s.yaml'));
-    expect(objects.map((o: any) => o.metadata.name)).toEqual([expect.stringMatching(/^backups-orders-/), expect.stringMatching(/^backups-catalog-/)]);
+    expect(objects.map((o: any) => o.metadata.name)).toEqual([
+      expect.stringMatching(/^backups-orders-/), expect.stringMatching(/^backups-catalog-/),
+      expect.stringMatching(/^backups-shop-/), expect.stringMatching(/^backups-sessions-/),
+    ]);
     for (const o of objects) {
       validateSchema(o);
       expect(restrictedViolations(podSpecOf(o))).toEqual([]);

@@ -50,8 +50,8 @@ describe('loadConfig', () => {
   });
 
   test.each([
-    [{ [ENV.ENGINE]: undefined }, /^BACKUP_ENGINE is not set: set it to one of postgres, mongo/],
-    [{ [ENV.ENGINE]: 'mysql' }, /^BACKUP_ENGINE: 'mysql' is unknown; use one of postgres, mongo/],
+    [{ [ENV.ENGINE]: undefined }, /^BACKUP_ENGINE is not set: set it to one of postgres, mongo, mysql, redis/],
+    [{ [ENV.ENGINE]: 'oracle' }, /^BACKUP_ENGINE: 'oracle' is unknown; use one of postgres, mongo, mysql, redis/],
     [{ [ENV.NAME]: undefined }, /^BACKUP_NAME is not set/],
     [{ [ENV.NAME]: 'Orders DB' }, /^BACKUP_NAME: 'Orders DB' is not a valid series name: use 1-63 lowercase/],
     [{ [ENV.NAME]: 'orders-' }, /^BACKUP_NAME: 'orders-' is not a valid series name/],

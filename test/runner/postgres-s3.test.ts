@@ -7,20 +7,15 @@
  * data is flowing and a multipart upload is open.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import {
-  CreateBucketCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client,
-} from '@aws-sdk/client-s3';
 import { LogLine, baseEnv, buildRunner, childPids, isAlive, runRunner, startRunner } from './runner-process';
+import { TestBucket, createTestBucket, expectNothingLeft as expectBucketAsBefore, keyOf, samplePeakRss, sha256File } from './s3-helpers';
 import { TcpProxy } from './tcp-proxy';
 import { PROGRESS_INTERVAL_ENV } from '../../image/src/config';
 import { ENV } from '../../lib/contract';
-import { describeIntegration, requirePostgres, requireS3, s3ClientConfig, uniqueName } from '../servers/env';
+import { describeIntegration, requirePostgres, requireS3, uniqueName } from '../servers/env';
 import { freePort } from '../servers/ports';
 import { PG_BINDIR, quoteIdent } from '../servers/postgres';
 
@@ -30,23 +25,9 @@ const MB = 1e6;
 const ROWS = 1_000_000; // ~200 MB of dump: six md5 hex strings per row
 const TABLES = ['big', 'kinds'];
 
-/** Samples the process's resident memory until it exits; returns a getter for the peak. */
-function samplePeakRss(pid: number): () => number {
-  let peak = 0;
-  const timer = setInterval(() => {
-    try {
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-      peak = Math.max(peak, kb * 1024);
-    } catch {
-      clearInterval(timer);
-    }
-  }, 20);
-  return () => peak;
-}
-
 describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postgres', 's3'], () => {
   let pg: ReturnType<typeof requirePostgres>;
-  let s3: S3Client;
+  let b: TestBucket;
   let bucket: string;
   let source: string;
   let sourceDigests: Record<string, string>;
@@ -54,9 +35,8 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
 
   beforeAll(async () => {
     pg = requirePostgres();
-    s3 = new S3Client(s3ClientConfig());
-    bucket = uniqueName('runner');
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    b = await createTestBucket('runner');
+    bucket = b.bucket;
     source = uniqueName('src').replace(/-/g, '_');
     await pg.createDatabase(source);
     await pg.psql(`
@@ -72,19 +52,13 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
     sourceDigests = await tableDigests(source);
   });
 
-  afterAll(() => s3?.destroy());
+  afterAll(() => b?.s3.destroy());
 
   function runnerEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-    const c = requireS3();
     return baseEnv({
       [ENV.ENGINE]: 'postgres',
-      [ENV.DESTINATION]: `s3://${bucket}/${prefix}`,
+      ...b.runnerEnv(prefix),
       [ENV.NAME]: 'orders',
-      [ENV.AWS_REGION]: c.region,
-      [ENV.AWS_ENDPOINT_URL_S3]: c.endpoint,
-      [ENV.S3_FORCE_PATH_STYLE]: 'true',
-      [ENV.AWS_ACCESS_KEY_ID]: c.accessKeyId,
-      [ENV.AWS_SECRET_ACCESS_KEY]: c.secretAccessKey,
       [ENV.PGHOST]: pg.host,
       [ENV.PGPORT]: String(pg.port),
       [ENV.PGUSER]: pg.user,
@@ -104,31 +78,9 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
     return out;
   }
 
-  /** Every object in the bucket with its size and ETag. */
-  async function objects(): Promise<Record<string, string>> {
-    const out: Record<string, string> = {};
-    let token: string | undefined;
-    do {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-      for (const o of page.Contents ?? []) out[o.Key!] = `${o.Size}:${o.ETag}`;
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return out;
-  }
-
-  async function openUploads(): Promise<string[]> {
-    const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-    return (page.Uploads ?? []).map(u => `${u.Key} ${u.UploadId}`);
-  }
-
-  async function download(key: string, file: string): Promise<void> {
-    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    await pipeline(out.Body as Readable, fs.createWriteStream(file));
-  }
-
-  function sha256File(file: string): string {
-    return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-  }
+  const objects = () => b.objects();
+  const openUploads = () => b.openUploads();
+  const download = (key: string, file: string) => b.download(key, file);
 
   /** zstd -d < file | pg_restore into a new database; returns its name. */
   async function restore(file: string): Promise<string> {
@@ -141,17 +93,10 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
         '--dbname', target, '--no-owner', '--exit-on-error',
       ], { stdio: [zstd.stdout, 'inherit', 'pipe'] });
       let stderr = '';
-      restoreProc.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+      restoreProc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
       restoreProc.on('close', code => (code === 0 ? resolve() : reject(new Error(`pg_restore exited ${code}: ${stderr}`))));
     });
     return target;
-  }
-
-  /** The key of this run's data object, from its 'dump starting' line. */
-  function keyOf(lines: LogLine[]): string {
-    const line = lines.find(l => l.msg === 'dump starting');
-    if (!line) throw new Error('no dump starting line');
-    return line.key as string;
   }
 
   let first: { key: string; manifest: Record<string, unknown> } | undefined;
@@ -218,15 +163,7 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
       expect(await openUploads()).toEqual([]);
     });
 
-    async function expectNothingLeft(key: string | undefined): Promise<void> {
-      const after = await objects();
-      expect(after).toEqual(before);
-      if (key) {
-        expect(after[key]).toBeUndefined();
-        expect(after[`${key}.manifest.json`]).toBeUndefined();
-      }
-      expect(await openUploads()).toEqual([]);
-    }
+    const expectNothingLeft = (key: string | undefined) => expectBucketAsBefore(b, before, key);
 
     test('(a) pg_dump killed mid-stream', async () => {
       const run = await startRunner(runnerEnv());

@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { S3Connection } from './ceph';
+import { mysqlAdmin, type MysqlAdmin, type MysqlConnection } from './mariadb';
 import { postgresAdmin, type PostgresAdmin, type PostgresConnection } from './postgres';
+import type { RedisConnection } from './redis';
 
 /** The variables global-setup.ts sets; nothing else should write them. */
 export const TEST_ENV = {
@@ -20,9 +22,19 @@ export const TEST_ENV = {
   pgUser: 'TEST_PG_USER',
   pgPassword: 'TEST_PG_PASSWORD',
   pgVersion: 'TEST_PG_VERSION',
+  mysqlHost: 'TEST_MYSQL_HOST',
+  mysqlPort: 'TEST_MYSQL_PORT',
+  mysqlSocket: 'TEST_MYSQL_SOCKET',
+  mysqlUser: 'TEST_MYSQL_USER',
+  mysqlPassword: 'TEST_MYSQL_PASSWORD',
+  mysqlVersion: 'TEST_MYSQL_VERSION',
+  redisHost: 'TEST_REDIS_HOST',
+  redisPort: 'TEST_REDIS_PORT',
+  redisPassword: 'TEST_REDIS_PASSWORD',
+  redisVersion: 'TEST_REDIS_VERSION',
 } as const;
 
-export type ServerKind = 's3' | 'postgres';
+export type ServerKind = 's3' | 'postgres' | 'mysql' | 'redis';
 
 /** Under CI a missing server is a failure, never a skip: a green run must have run every test. */
 export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -48,6 +60,45 @@ export function postgresToEnv(c: PostgresConnection): Record<string, string> {
     [TEST_ENV.pgPassword]: c.password,
     [TEST_ENV.pgVersion]: String(c.version),
   };
+}
+
+export function mysqlToEnv(c: MysqlConnection): Record<string, string> {
+  return {
+    [TEST_ENV.mysqlHost]: c.host,
+    [TEST_ENV.mysqlPort]: String(c.port),
+    [TEST_ENV.mysqlSocket]: c.socket,
+    [TEST_ENV.mysqlUser]: c.user,
+    [TEST_ENV.mysqlPassword]: c.password,
+    [TEST_ENV.mysqlVersion]: c.version,
+  };
+}
+
+export function redisToEnv(c: RedisConnection): Record<string, string> {
+  return {
+    [TEST_ENV.redisHost]: c.host,
+    [TEST_ENV.redisPort]: String(c.port),
+    [TEST_ENV.redisPassword]: c.password,
+    [TEST_ENV.redisVersion]: c.version,
+  };
+}
+
+/** The MariaDB server global-setup started, or undefined when it started none. */
+export function mysqlFromEnv(env: NodeJS.ProcessEnv = process.env): MysqlConnection | undefined {
+  const host = env[TEST_ENV.mysqlHost];
+  const port = Number(env[TEST_ENV.mysqlPort]);
+  const socket = env[TEST_ENV.mysqlSocket];
+  const password = env[TEST_ENV.mysqlPassword];
+  if (!host || !Number.isInteger(port) || port <= 0 || !socket || !password) return undefined;
+  return { host, port, socket, user: env[TEST_ENV.mysqlUser] || 'backup', password, version: env[TEST_ENV.mysqlVersion] || '' };
+}
+
+/** The Redis server global-setup started, or undefined when it started none. */
+export function redisFromEnv(env: NodeJS.ProcessEnv = process.env): RedisConnection | undefined {
+  const host = env[TEST_ENV.redisHost];
+  const port = Number(env[TEST_ENV.redisPort]);
+  const password = env[TEST_ENV.redisPassword];
+  if (!host || !Number.isInteger(port) || port <= 0 || !password) return undefined;
+  return { host, port, password, version: env[TEST_ENV.redisVersion] || '' };
 }
 
 /** The S3 server global-setup started, or undefined when it started none. */
@@ -78,7 +129,7 @@ export function postgresFromEnv(env: NodeJS.ProcessEnv = process.env): PostgresC
 }
 
 function missingMessage(kind: ServerKind): string {
-  const what = kind === 's3' ? 'the S3 server (Ceph radosgw)' : 'PostgreSQL';
+  const what = { s3: 'the S3 server (Ceph radosgw)', postgres: 'PostgreSQL', mysql: 'MariaDB', redis: 'Redis' }[kind];
   return (
     `${what} for integration tests is not available: jest's globalSetup (test/servers/global-setup.ts) did not start it. ` +
     'Install the servers with `sudo .ci/install-servers.sh`, and check that jest\'s config has that globalSetup and that SKIP_TEST_SERVERS is not set.'
@@ -86,7 +137,8 @@ function missingMessage(kind: ServerKind): string {
 }
 
 export function available(kind: ServerKind, env: NodeJS.ProcessEnv = process.env): boolean {
-  return (kind === 's3' ? s3FromEnv(env) : postgresFromEnv(env)) !== undefined;
+  const fromEnv = { s3: s3FromEnv, postgres: postgresFromEnv, mysql: mysqlFromEnv, redis: redisFromEnv }[kind];
+  return fromEnv(env) !== undefined;
 }
 
 /** The S3 server; throws with the reason when there is none. */
@@ -101,6 +153,20 @@ export function requirePostgres(): PostgresConnection & PostgresAdmin {
   const c = postgresFromEnv();
   if (!c) throw new Error(missingMessage('postgres'));
   return { ...c, ...postgresAdmin(c) };
+}
+
+/** The MariaDB server plus root helpers (sql, createDatabase); throws with the reason when there is none. */
+export function requireMysql(): MysqlConnection & MysqlAdmin {
+  const c = mysqlFromEnv();
+  if (!c) throw new Error(missingMessage('mysql'));
+  return { ...c, ...mysqlAdmin(c) };
+}
+
+/** The Redis server; throws with the reason when there is none. */
+export function requireRedis(): RedisConnection {
+  const c = redisFromEnv();
+  if (!c) throw new Error(missingMessage('redis'));
+  return c;
 }
 
 /**

@@ -3,10 +3,8 @@
  * never goes into argv (visible in `ps` and /proc): mongodump reads it from a YAML config file in
  * a private directory, removed when the dump ends, whatever the outcome.
  */
-import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { MongoSettings } from '../config';
+import { writePrivateFile } from '../private-file';
 import { capture, childEnv, firstLine } from '../proc';
 import { DumpCommand, Engine, Preflight } from './engine';
 
@@ -34,19 +32,10 @@ export class MongoEngine implements Engine {
   }
 
   async dumpCommand(extraArgs: readonly string[]): Promise<DumpCommand> {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'backup-mongodump-'));
-    const cleanup = () => fs.rm(dir, { recursive: true, force: true });
-    try {
-      await fs.chmod(dir, 0o700);
-      const config = path.join(dir, 'mongodump.yaml');
-      // A JSON string is a valid YAML double-quoted scalar, whatever the URI contains.
-      await fs.writeFile(config, `uri: ${JSON.stringify(this.settings.uri)}\n`, { mode: 0o600, flag: 'wx' });
-      const args = ['--archive', `--config=${config}`];
-      if (this.settings.database) args.push(`--db=${this.settings.database}`);
-      return { command: 'mongodump', args: [...args, ...extraArgs], env: this.env, cleanup };
-    } catch (err) {
-      await cleanup();
-      throw new Error('cannot write the private mongodump config file', { cause: err });
-    }
+    // A JSON string is a valid YAML double-quoted scalar, whatever the URI contains.
+    const config = await writePrivateFile('mongodump', 'mongodump.yaml', `uri: ${JSON.stringify(this.settings.uri)}\n`);
+    const args = ['--archive', `--config=${config.path}`];
+    if (this.settings.database) args.push(`--db=${this.settings.database}`);
+    return { command: 'mongodump', args: [...args, ...extraArgs], env: this.env, cleanup: config.remove };
   }
 }

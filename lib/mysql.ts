@@ -1,0 +1,62 @@
+import * as kplus from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { BackupCronJobOptions, createBackupCronJob, requireHost, requireNonEmpty, requirePort } from './backup-cron-job';
+import { ENV } from './contract';
+
+/** Props for `MysqlBackupCronJob`. */
+export interface MysqlBackupCronJobProps extends BackupCronJobOptions {
+  /** Host name of the MySQL or MariaDB server, e.g. the Service `mysql.db.svc`. */
+  readonly host: string;
+  /**
+   * TCP port of the server.
+   * @default 3306
+   */
+  readonly port?: number;
+  /** The database to dump. */
+  readonly database: string;
+  /**
+   * The user the dump connects as. It needs SELECT, SHOW VIEW, TRIGGER and EVENT on the database
+   * (and SELECT on `mysql.proc` or SHOW CREATE ROUTINE for stored routines).
+   */
+  readonly username: string;
+  /**
+   * The user's password, from a Secret (reaches the pod via `secretKeyRef`; the runner hands it to
+   * the dump tool in a private option file, never in argv or `MYSQL_PWD`).
+   * @default - no password
+   */
+  readonly password?: kplus.SecretValue;
+}
+
+/**
+ * A CronJob that dumps one MySQL or MariaDB database with `mariadb-dump --single-transaction`
+ * (plain SQL with routines, events and triggers; restorable with `mariadb <database> < dump.sql`)
+ * and streams it to storage.
+ */
+export class MysqlBackupCronJob extends Construct {
+  /** The underlying CronJob: an escape hatch for anything the props do not cover. */
+  public readonly cronJob: kplus.CronJob;
+
+  constructor(scope: Construct, id: string, props: MysqlBackupCronJobProps) {
+    super(scope, id);
+    const host = requireHost(props.host, 'mysql.db.svc', 'port, database and username');
+    const database = requireNonEmpty('database', props.database, "'shop'");
+    if (database.length > 64 || /[/\\.\n\r]/.test(database)) {
+      throw new Error(`database: '${database}' is not a valid MySQL database name (at most 64 characters, none of / \\ . or line breaks).`);
+    }
+    const username = requireNonEmpty('username', props.username, "'backup'");
+    const port = requirePort(props.port, 3306, 'MySQL');
+    if (props.password) {
+      requireNonEmpty('password.key', props.password.key, "'password'");
+    }
+    const env: Record<string, kplus.EnvValue> = {
+      [ENV.MYSQL_HOST]: kplus.EnvValue.fromValue(host),
+      [ENV.MYSQL_PORT]: kplus.EnvValue.fromValue(String(port)),
+      [ENV.MYSQL_DATABASE]: kplus.EnvValue.fromValue(database),
+      [ENV.MYSQL_USER]: kplus.EnvValue.fromValue(username),
+    };
+    if (props.password) {
+      env[ENV.MYSQL_PASSWORD] = kplus.EnvValue.fromSecretValue(props.password);
+    }
+    this.cronJob = createBackupCronJob(this, props, { engine: 'mysql', env });
+  }
+}

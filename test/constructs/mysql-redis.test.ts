@@ -1,0 +1,143 @@
+import { Testing } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-27';
+import {
+  BackupSchedule, MysqlBackupCronJob, MysqlBackupCronJobProps, RedisBackupCronJob, RedisBackupCronJobProps,
+} from '../../lib';
+import { podSpecOf, restrictedViolations, validateSchema } from '../helpers/k8s';
+import { container, cronJobs, envOf, newChart, s3Storage } from '../helpers/synth';
+
+function mysqlProps(chart: any, overrides: Partial<MysqlBackupCronJobProps> = {}): MysqlBackupCronJobProps {
+  return {
+    schedule: BackupSchedule.daily({ hour: 1 }),
+    storage: s3Storage(chart),
+    host: 'mysql.db.svc',
+    database: 'shop',
+    username: 'backup',
+    password: { secret: kplus.Secret.fromSecretName(chart, 'My', 'shop-db'), key: 'password' },
+    ...overrides,
+  };
+}
+
+function redisProps(chart: any, overrides: Partial<RedisBackupCronJobProps> = {}): RedisBackupCronJobProps {
+  return {
+    schedule: BackupSchedule.hourly(),
+    storage: s3Storage(chart),
+    host: 'redis.cache.svc',
+    password: { secret: kplus.Secret.fromSecretName(chart, 'Redis', 'sessions-redis'), key: 'password' },
+    ...overrides,
+  };
+}
+
+describe('MysqlBackupCronJob', () => {
+  test('the quick start synthesizes this CronJob', () => {
+    const chart = newChart();
+    new MysqlBackupCronJob(chart, 'shop', mysqlProps(chart, { dumpArgs: ['--ignore-table=shop.sessions'] }));
+    expect(Testing.synth(chart)).toMatchSnapshot();
+  });
+
+  test('is a valid, hardened CronJob with the mysql image', () => {
+    const chart = newChart();
+    new MysqlBackupCronJob(chart, 'shop', mysqlProps(chart));
+    const [cj] = cronJobs(chart);
+    validateSchema(cj);
+    expect(restrictedViolations(podSpecOf(cj))).toEqual([]);
+    expect(container(cj).image).toMatch(/:\d+\.\d+\.\d+-mysql$/);
+  });
+
+  test('connection settings by value, the password only by secretKeyRef (never MYSQL_PWD)', () => {
+    const chart = newChart();
+    new MysqlBackupCronJob(chart, 'shop', mysqlProps(chart, { port: 3307 }));
+    const env = envOf(cronJobs(chart)[0]);
+    expect(env).toMatchObject({
+      BACKUP_ENGINE: 'mysql',
+      BACKUP_MYSQL_HOST: 'mysql.db.svc',
+      BACKUP_MYSQL_PORT: '3307',
+      BACKUP_MYSQL_DATABASE: 'shop',
+      BACKUP_MYSQL_USER: 'backup',
+      BACKUP_MYSQL_PASSWORD: { secretKeyRef: { name: 'shop-db', key: 'password' } },
+    });
+    expect(Object.keys(env).filter(k => /^(MYSQL|PG)/.test(k))).toEqual([]);
+  });
+
+  test('default port 3306; no password prop, no password variable', () => {
+    const chart = newChart();
+    new MysqlBackupCronJob(chart, 'shop', mysqlProps(chart, { password: undefined }));
+    const env = envOf(cronJobs(chart)[0]);
+    expect(env.BACKUP_MYSQL_PORT).toBe('3306');
+    expect(env).not.toHaveProperty('BACKUP_MYSQL_PASSWORD');
+  });
+
+  test.each<[string, (c: any) => MysqlBackupCronJobProps, RegExp]>([
+    ['empty host', c => mysqlProps(c, { host: '' }), /^host: must not be empty/],
+    ['a URL as host', c => mysqlProps(c, { host: 'mysql://db:3306' }), /^host: 'mysql:\/\/db:3306' must be a bare host name or IP address, e.g. 'mysql.db.svc'/],
+    ['port 0', c => mysqlProps(c, { port: 0 }), /^port: 0 is not a TCP port; use a whole number from 1 to 65535 \(MySQL's default is 3306\)/],
+    ['empty database', c => mysqlProps(c, { database: '' }), /^database: must not be empty/],
+    ['database with a dot', c => mysqlProps(c, { database: 'a.b' }), /^database: 'a.b' is not a valid MySQL database name/],
+    ['empty username', c => mysqlProps(c, { username: ' ' }), /^username: must not be empty/],
+    ['empty password key', c => mysqlProps(c, { password: { secret: kplus.Secret.fromSecretName(c, 'X', 'x'), key: '' } }), /^password.key: must not be empty/],
+    ['--password in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--password=x'] }), /^dumpArgs: '--password' is set by the runner/],
+    ['-pSECRET in dumpArgs', c => mysqlProps(c, { dumpArgs: ['-psecret'] }), /^dumpArgs: '-p' is set by the runner/],
+    ['--result-file in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--result-file=/tmp/x'] }), /^dumpArgs: '--result-file'/],
+    ['--defaults-file in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--defaults-file=/etc/my.cnf'] }), /^dumpArgs: '--defaults-file'/],
+    ['--tab in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--tab=/tmp'] }), /^dumpArgs: '--tab'/],
+    ['--all-databases in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--all-databases'] }), /^dumpArgs: '--all-databases'/],
+  ])('rejects %s', (_name, props, message) => {
+    const chart = newChart();
+    expect(() => new MysqlBackupCronJob(chart, 'shop', props(chart))).toThrow(message);
+  });
+});
+
+describe('RedisBackupCronJob', () => {
+  test('the quick start synthesizes this CronJob', () => {
+    const chart = newChart();
+    new RedisBackupCronJob(chart, 'sessions', redisProps(chart, { username: 'backup' }));
+    expect(Testing.synth(chart)).toMatchSnapshot();
+  });
+
+  test('is a valid, hardened CronJob with the redis image', () => {
+    const chart = newChart();
+    new RedisBackupCronJob(chart, 'sessions', redisProps(chart));
+    const [cj] = cronJobs(chart);
+    validateSchema(cj);
+    expect(restrictedViolations(podSpecOf(cj))).toEqual([]);
+    expect(container(cj).image).toMatch(/:\d+\.\d+\.\d+-redis$/);
+  });
+
+  test("the password only as redis-cli's REDISCLI_AUTH by secretKeyRef; default port 6379", () => {
+    const chart = newChart();
+    new RedisBackupCronJob(chart, 'sessions', redisProps(chart, { username: 'backup' }));
+    const [cj] = cronJobs(chart);
+    expect(envOf(cj)).toMatchObject({
+      BACKUP_ENGINE: 'redis',
+      BACKUP_REDIS_HOST: 'redis.cache.svc',
+      BACKUP_REDIS_PORT: '6379',
+      BACKUP_REDIS_USER: 'backup',
+      REDISCLI_AUTH: { secretKeyRef: { name: 'sessions-redis', key: 'password' } },
+    });
+    expect(container(cj).args).toEqual(['backup']);
+  });
+
+  test('without username and password, neither variable', () => {
+    const chart = newChart();
+    new RedisBackupCronJob(chart, 'sessions', redisProps(chart, { password: undefined }));
+    const env = envOf(cronJobs(chart)[0]);
+    expect(env).not.toHaveProperty('REDISCLI_AUTH');
+    expect(env).not.toHaveProperty('BACKUP_REDIS_USER');
+  });
+
+  test.each<[string, (c: any) => RedisBackupCronJobProps, RegExp]>([
+    ['empty host', c => redisProps(c, { host: '' }), /^host: must not be empty/],
+    ['a URL as host', c => redisProps(c, { host: 'redis://cache' }), /^host: 'redis:\/\/cache' must be a bare host name or IP address, e.g. 'redis.cache.svc'; set port and username/],
+    ['port 70000', c => redisProps(c, { port: 70000 }), /^port: 70000 is not a TCP port; use a whole number from 1 to 65535 \(Redis's default is 6379\)/],
+    ['empty username', c => redisProps(c, { username: '' }), /^username: must not be empty/],
+    ['username with a space', c => redisProps(c, { username: 'a b' }), /^username: 'a b' must not contain white space/],
+    ['empty password key', c => redisProps(c, { password: { secret: kplus.Secret.fromSecretName(c, 'X', 'x'), key: '' } }), /^password.key: must not be empty/],
+    ['-a in dumpArgs', c => redisProps(c, { dumpArgs: ['-a', 'secret'] }), /^dumpArgs: '-a' is set by the runner/],
+    ['--pass in dumpArgs', c => redisProps(c, { dumpArgs: ['--pass', 'secret'] }), /^dumpArgs: '--pass'/],
+    ['--rdb in dumpArgs', c => redisProps(c, { dumpArgs: ['--rdb', '/tmp/x'] }), /^dumpArgs: '--rdb'/],
+    ['-u URI in dumpArgs', c => redisProps(c, { dumpArgs: ['-u', 'redis://:p@h'] }), /^dumpArgs: '-u'/],
+  ])('rejects %s', (_name, props, message) => {
+    const chart = newChart();
+    expect(() => new RedisBackupCronJob(chart, 'sessions', props(chart))).toThrow(message);
+  });
+});

@@ -1,0 +1,156 @@
+/**
+ * The runner against real servers: Redis (redis-server, redis-cli from Debian) and a real S3 server
+ * (Ceph radosgw), both started by test/servers/global-setup.ts. A restore is a fresh redis-server
+ * started on the downloaded RDB (`--dir`, `--dbfilename`); keys, types and values are compared.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { baseEnv, buildRunner, runRunner } from './runner-process';
+import { TestBucket, createTestBucket, expectNothingLeft, sha256File } from './s3-helpers';
+import { ENV } from '../../lib/contract';
+import { describeIntegration, requireRedis, requireS3 } from '../servers/env';
+import { freePort } from '../servers/ports';
+import { redisCli, startRedis } from '../servers/redis';
+
+jest.setTimeout(120_000);
+
+/** Every key of every logical database with its type and value, as redis-cli prints them. */
+async function contents(c: { host: string; port: number; password: string }): Promise<string[]> {
+  const out: string[] = [];
+  for (const db of ['0', '3']) {
+    const keys = (await redisCli(c, ['-n', db, '--scan'])).split('\n').filter(Boolean).sort();
+    for (const key of keys) {
+      const type = (await redisCli(c, ['-n', db, 'TYPE', key])).trim();
+      const read = {
+        string: ['GET', key],
+        hash: ['HGETALL', key],
+        list: ['LRANGE', key, '0', '-1'],
+        set: ['SMEMBERS', key],
+        zset: ['ZRANGE', key, '0', '-1', 'WITHSCORES'],
+      }[type]!;
+      const value = (await redisCli(c, ['-n', db, ...read])).split('\n').sort().join('|');
+      out.push(`${db} ${key} ${type} ${value}`);
+    }
+  }
+  return out;
+}
+
+describeIntegration('runner: Redis → S3 (radosgw), real servers', ['redis', 's3'], () => {
+  let redis: ReturnType<typeof requireRedis>;
+  let b: TestBucket;
+  let source: string[];
+
+  beforeAll(async () => {
+    redis = requireRedis();
+    b = await createTestBucket('runner-redis');
+    await redisCli(redis, ['FLUSHALL']);
+    const commands = [
+      'SET plain "Grüße 🐘 \\"quoted\\" \\x00\\xff binary"',
+      'HSET user:1 name Ada email ada@example.com',
+      'RPUSH queue a b c a',
+      'SADD tags x y z',
+      'ZADD board 1.5 alice 3 bob',
+      'SET expiring soon EX 3600',
+      'SELECT 3',
+      'SET other-db yes',
+    ];
+    for (let i = 0; i < 200; i++) commands.splice(1, 0, `SET k:${i} v${'x'.repeat(i)}`);
+    await redisCli(redis, [], commands.join('\n') + '\n');
+    source = await contents(redis);
+    expect(source.length).toBeGreaterThan(200);
+    await buildRunner();
+  });
+  afterAll(() => b?.s3.destroy());
+
+  function runnerEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return baseEnv({
+      [ENV.ENGINE]: 'redis',
+      ...b.runnerEnv('prod/redis'),
+      [ENV.NAME]: 'sessions',
+      [ENV.REDIS_HOST]: redis.host,
+      [ENV.REDIS_PORT]: String(redis.port),
+      [ENV.REDISCLI_AUTH]: redis.password,
+      ...extra,
+    });
+  }
+
+  /** Starts a fresh redis-server on the RDB (decompressed) and returns what it holds. */
+  async function restore(compressed: string): Promise<string[]> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-redis-restore-'));
+    try {
+      execFileSync('zstd', ['-d', '-q', '-o', path.join(dir, 'dump.rdb'), compressed]);
+      fs.chmodSync(dir, 0o755);
+      fs.chmodSync(path.join(dir, 'dump.rdb'), 0o644);
+      const fresh = await startRedis({ args: ['--dir', dir, '--dbfilename', 'dump.rdb'] });
+      try {
+        return await contents(fresh);
+      } finally {
+        await fresh.stop();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('round trip: backup → RDB + manifest in S3 → sha256 → a fresh redis-server loads it → identical keys and values', async () => {
+    const run = await runRunner(runnerEnv());
+    expect(run.code).toBe(0);
+    const key = run.last.key as string;
+    expect(key).toMatch(/^prod\/redis\/sessions\/\d{8}T\d{6}Z-[0-9a-f]{8}\.rdb\.zst$/);
+    expect(Object.keys(await b.objects()).sort()).toEqual([key, `${key}.manifest.json`]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-redis-rt-'));
+    try {
+      await b.download(`${key}.manifest.json`, path.join(dir, 'manifest.json'));
+      await b.download(key, path.join(dir, 'data.zst'));
+      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+      expect(manifest).toMatchObject({
+        engine: 'redis',
+        database: null,
+        format: 'redis-rdb',
+        compression: 'zstd',
+        sha256: sha256File(path.join(dir, 'data.zst')),
+        tool: { name: 'redis-cli', version: redis.version },
+        server: { version: redis.version },
+      });
+      for (const secret of [redis.password, requireS3().secretAccessKey]) {
+        expect(JSON.stringify(manifest) + run.output).not.toContain(secret);
+      }
+      expect(await restore(path.join(dir, 'data.zst'))).toEqual(source);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('file:// destination: round trip', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-redisfile-'));
+    try {
+      const run = await runRunner(runnerEnv({ [ENV.DESTINATION]: `file://${dir}` }));
+      expect(run.code).toBe(0);
+      expect(await restore(path.join(dir, run.last.key as string))).toEqual(source);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('wrong password: fails in preflight with the server\'s reason, the password nowhere', async () => {
+    const before = await b.objects();
+    const wrong = 'wrong-redis-pass';
+    const run = await runRunner(runnerEnv({ [ENV.REDISCLI_AUTH]: wrong }));
+    expect(run.code).toBe(1);
+    expect(run.last.msg).toBe('backup failed: cannot connect to Redis: AUTH failed: WRONGPASS invalid username-password pair or user is disabled.');
+    expect(run.output).not.toContain(wrong);
+    await expectNothingLeft(b, before, undefined);
+  });
+
+  test('S3 unreachable at start: fails in preflight, before redis-cli --rdb starts', async () => {
+    const before = await b.objects();
+    const closed = await freePort();
+    const run = await runRunner(runnerEnv({ [ENV.AWS_ENDPOINT_URL_S3]: `http://127.0.0.1:${closed}` }));
+    expect(run.code).toBe(1);
+    expect(run.last.msg).toMatch(/^backup failed: cannot reach bucket .*ECONNREFUSED/);
+    expect(run.lines.some(l => l.msg === 'dump starting')).toBe(false);
+    await expectNothingLeft(b, before, undefined);
+  });
+});
