@@ -4,15 +4,16 @@
  * started on the downloaded RDB (`--dir`, `--dbfilename`); keys, types and values are compared.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { baseEnv, buildRunner, runRunner } from './runner-process';
-import { TestBucket, createTestBucket, expectNothingLeft, sha256File } from './s3-helpers';
+import { LogLine, baseEnv, buildRunner, childPids, isAlive, runRunner, startRunner } from './runner-process';
+import { TestBucket, createTestBucket, expectNothingLeft, keyOf, sha256File } from './s3-helpers';
 import { ENV } from '../../lib/contract';
 import { describeIntegration, requireRedis, requireS3 } from '../servers/env';
 import { freePort } from '../servers/ports';
-import { redisCli, startRedis } from '../servers/redis';
+import { RedisServer, redisCli, startRedis } from '../servers/redis';
 
 jest.setTimeout(120_000);
 
@@ -152,5 +153,64 @@ describeIntegration('runner: Redis → S3 (radosgw), real servers', ['redis', 's
     expect(run.last.msg).toMatch(/^backup failed: cannot reach bucket .*ECONNREFUSED/);
     expect(run.lines.some(l => l.msg === 'dump starting')).toBe(false);
     await expectNothingLeft(b, before, undefined);
+  });
+
+  describe('faults mid-stream (a dedicated server holding ~200 MB of poorly compressible values)', () => {
+    const MB = 1e6;
+    let big: RedisServer;
+    const midStream = (l: LogLine) => l.msg === 'progress' && (l.bytes as number) >= 40 * MB;
+
+    beforeAll(async () => {
+      big = await startRedis();
+      // 200 batches of 1,000 SETs of 1 KiB of base64, in Redis's own protocol through --pipe.
+      for (let batch = 0; batch < 200; batch++) {
+        let resp = '';
+        for (let i = 0; i < 1000; i++) {
+          const key = `big:${batch}:${i}`;
+          const value = randomBytes(768).toString('base64');
+          resp += `*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}\r\n$${value.length}\r\n${value}\r\n`;
+        }
+        await redisCli(big, ['--pipe'], resp);
+      }
+      expect(Number((await redisCli(big, ['DBSIZE'])).trim())).toBe(200_000);
+    });
+    afterAll(() => big?.stop());
+
+    const bigEnv = () => runnerEnv({
+      [ENV.REDIS_PORT]: String(big.port), [ENV.REDISCLI_AUTH]: big.password, [ENV.PROGRESS_INTERVAL_MS]: '50',
+    });
+
+    test('redis-cli killed mid-stream: nothing stored, no open upload, exit 1', async () => {
+      const before = await b.objects();
+      const run = await startRunner(bigEnv());
+      await run.waitForLine(midStream);
+      const [cliPid] = childPids(run.child.pid!, 'redis-cli');
+      expect(cliPid).toBeDefined();
+      process.kill(cliPid, 'SIGKILL');
+      const status = await run.exited;
+      expect(status.code).toBe(1);
+      expect(run.lines[run.lines.length - 1]).toMatchObject({
+        level: 'error',
+        msg: expect.stringMatching(/^backup failed: redis-cli was killed by SIGKILL/),
+        cleanup: 'verified: nothing stored at the key, no unfinished upload',
+      });
+      await expectNothingLeft(b, before, keyOf(run.lines));
+    });
+
+    test('SIGTERM mid-upload: redis-cli stopped, upload aborted and verified, exit 143', async () => {
+      const before = await b.objects();
+      const run = await startRunner(bigEnv());
+      await run.waitForLine(midStream);
+      const children = childPids(run.child.pid!);
+      expect(childPids(run.child.pid!, 'redis-cli')).toHaveLength(1);
+      run.child.kill('SIGTERM');
+      const status = await run.exited;
+      expect(status.code).toBe(143);
+      expect(run.lines[run.lines.length - 1]).toMatchObject({
+        level: 'error', msg: 'interrupted by SIGTERM', cleanup: 'verified: nothing stored at the key, no unfinished upload',
+      });
+      for (const pid of children) expect(isAlive(pid)).toBe(false);
+      await expectNothingLeft(b, before, keyOf(run.lines));
+    });
   });
 });
