@@ -31,6 +31,8 @@ export const ENV = {
   /** The MySQL/MariaDB user's password (always from a Secret). */
   MYSQL_PASSWORD: 'BACKUP_MYSQL_PASSWORD',
   MYSQL_DATABASE: 'BACKUP_MYSQL_DATABASE',
+  /** `false` connects without TLS (`skip-ssl`); otherwise the client's default applies. */
+  MYSQL_TLS: 'BACKUP_MYSQL_TLS',
   REDIS_HOST: 'BACKUP_REDIS_HOST',
   REDIS_PORT: 'BACKUP_REDIS_PORT',
   /** An ACL user name (Redis 6+); without it redis-cli authenticates as `default`. */

@@ -25,6 +25,13 @@ export interface MysqlBackupCronJobProps extends BackupCronJobOptions {
    * @default - no password
    */
   readonly password?: kplus.SecretValue;
+  /**
+   * Connect with TLS. The image's MariaDB 11.8 client requires TLS and verifies the server's
+   * certificate; set `false` only for a server without TLS (the connection then carries the
+   * password unencrypted inside the cluster network).
+   * @default true
+   */
+  readonly tls?: boolean;
 }
 
 /**
@@ -56,6 +63,9 @@ export class MysqlBackupCronJob extends Construct {
     };
     if (props.password) {
       env[ENV.MYSQL_PASSWORD] = kplus.EnvValue.fromSecretValue(props.password);
+    }
+    if (props.tls === false) {
+      env[ENV.MYSQL_TLS] = kplus.EnvValue.fromValue('false');
     }
     this.cronJob = createBackupCronJob(this, props, { engine: 'mysql', env });
   }

@@ -65,6 +65,13 @@ describe('MysqlBackupCronJob', () => {
     const env = envOf(cronJobs(chart)[0]);
     expect(env.BACKUP_MYSQL_PORT).toBe('3306');
     expect(env).not.toHaveProperty('BACKUP_MYSQL_PASSWORD');
+    expect(env).not.toHaveProperty('BACKUP_MYSQL_TLS');
+  });
+
+  test('tls: false for a server without a certificate', () => {
+    const chart = newChart();
+    new MysqlBackupCronJob(chart, 'shop', mysqlProps(chart, { tls: false }));
+    expect(envOf(cronJobs(chart)[0]).BACKUP_MYSQL_TLS).toBe('false');
   });
 
   test.each<[string, (c: any) => MysqlBackupCronJobProps, RegExp]>([

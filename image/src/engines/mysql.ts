@@ -19,6 +19,8 @@ export interface MysqlSettings {
   readonly user: string;
   readonly password?: string;
   readonly database: string;
+  /** false: `skip-ssl`; true: the client's default (MariaDB 11.4+ clients require and verify TLS). */
+  readonly tls: boolean;
 }
 
 /**
@@ -48,7 +50,11 @@ export function readMysqlSettings(env: NodeJS.ProcessEnv): MysqlSettings {
   if (/[\r\n]/.test(host + user + database)) {
     throw new ConfigError(`${ENV.MYSQL_HOST}, ${ENV.MYSQL_USER} and ${ENV.MYSQL_DATABASE} must be single-line values.`);
   }
-  return { host, port, user, password: env[ENV.MYSQL_PASSWORD] || undefined, database };
+  const tls = env[ENV.MYSQL_TLS] ?? 'true';
+  if (tls !== 'true' && tls !== 'false') {
+    throw new ConfigError(`${ENV.MYSQL_TLS}: '${tls}' must be 'true' or 'false'.`);
+  }
+  return { host, port, user, password: env[ENV.MYSQL_PASSWORD] || undefined, database, tls: tls === 'true' };
 }
 
 /** A value for a MySQL option file: double-quoted, with the escapes the client's parser undoes. */
@@ -78,7 +84,9 @@ export class MysqlEngine implements Engine {
     const lines = ['[client]', `host=${optionValue(s.host)}`, `port=${s.port}`, `user=${optionValue(s.user)}`];
     if (s.password !== undefined) lines.push(`password=${optionValue(s.password)}`);
     // 'localhost' would otherwise mean a unix socket, which never exists in the backup pod.
-    lines.push('protocol=TCP', '');
+    lines.push('protocol=TCP');
+    if (!s.tls) lines.push('skip-ssl');
+    lines.push('');
     return lines.join('\n');
   }
 
@@ -88,8 +96,7 @@ export class MysqlEngine implements Engine {
     for (const name of DUMP_TOOLS) {
       try {
         const out = await capture(name, ['--version'], this.env);
-        // 'mariadb-dump  Ver 10.19 Distrib 10.11.6-MariaDB, …': the server release, not the tool's own number.
-        version = (/Distrib\s+([^\s,]+)/.exec(out.stdout) ?? /Ver\s+(\S+)/.exec(out.stdout))?.[1];
+        version = dumpToolRelease(out.stdout);
         if (out.code === 0 && version) {
           this.tool = name;
           break;
@@ -130,4 +137,13 @@ export class MysqlEngine implements Engine {
       cleanup: file.remove,
     };
   }
+}
+
+/**
+ * The release a dump tool reports, not the tool's own number: 'mariadb-dump  Ver 10.19 Distrib
+ * 10.11.6-MariaDB, …' (MariaDB 10.x), 'mariadb-dump from 11.8.9-MariaDB, client 10.20 …' (11.x,
+ * Debian trixie's, found by the image test), 'mysqldump  Ver 8.0.36 for Linux …' (MySQL).
+ */
+export function dumpToolRelease(versionOutput: string): string | undefined {
+  return (/Distrib\s+([^\s,]+)/.exec(versionOutput) ?? /\bfrom\s+([^\s,]+),/.exec(versionOutput) ?? /Ver\s+(\S+)/.exec(versionOutput))?.[1];
 }
