@@ -53,6 +53,21 @@ export const ENV = {
   PGUSER: 'PGUSER',
   PGPASSWORD: 'PGPASSWORD',
   PGDATABASE: 'PGDATABASE',
+
+  // Retention (restic's forget vocabulary). When any is set, `backup` prunes after a successful
+  // run; `prune` applies them on its own. Counts are whole numbers >= 0.
+  KEEP_LAST: 'BACKUP_KEEP_LAST',
+  KEEP_HOURLY: 'BACKUP_KEEP_HOURLY',
+  KEEP_DAILY: 'BACKUP_KEEP_DAILY',
+  KEEP_WEEKLY: 'BACKUP_KEEP_WEEKLY',
+  KEEP_MONTHLY: 'BACKUP_KEEP_MONTHLY',
+  KEEP_YEARLY: 'BACKUP_KEEP_YEARLY',
+  /** A duration in seconds: keep every backup this close to the newest one. */
+  KEEP_WITHIN_SECONDS: 'BACKUP_KEEP_WITHIN_SECONDS',
+  /** Age in seconds after which an incomplete leftover (data without a manifest, an open upload) is removed. Default 172800 (48 h). */
+  INCOMPLETE_MIN_AGE_SECONDS: 'BACKUP_INCOMPLETE_MIN_AGE_SECONDS',
+  /** `verify`: an SQL query that must return exactly one row whose first column is true. */
+  VERIFY_SQL: 'BACKUP_VERIFY_SQL',
 } as const;
 
 /** Engine names as written to `BACKUP_ENGINE`. */
@@ -73,8 +88,20 @@ export type CompressionName = typeof COMPRESSIONS[number];
 
 /** The runner's commands (argv[0] of the container). */
 export const COMMAND = {
+  /** `backup [-- <extra dump-tool args>]` */
   BACKUP: 'backup',
+  /** `list`: complete backups (with a manifest) of the series, newest first, one JSON line each. */
+  LIST: 'list',
+  /** `restore [latest|<backup id>] [-- <extra restore-tool args>]` into the target the engine env names. */
+  RESTORE: 'restore',
+  /** `prune`: apply the KEEP_* retention policy and remove old incomplete leftovers. */
+  PRUNE: 'prune',
+  /** `verify [latest|<backup id>]`: restore into a throwaway server and run the checks. */
+  VERIFY: 'verify',
 } as const;
+
+/** The backup id: the object key's file name without extensions, `<UTC timestamp>-<8 hex>`. */
+export const BACKUP_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/;
 
 /** Separates the runner's own argv from extra arguments passed through to the dump tool. */
 export const DUMP_ARGS_SEPARATOR = '--';
