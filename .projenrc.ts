@@ -131,6 +131,6 @@ project.packageTask.spawn(packageTargets);
 // The npm tarball ships compiled JS and typings, never the TypeScript sources.
 project.npmignore?.exclude('/lib/**/*.ts', '!/lib/**/*.d.ts', '/examples/', '/image/', '/bench/', '/.ci/', '/.cache/');
 project.npmignore?.include('/lib/**/*.d.ts');
-project.gitignore.exclude('/examples/manifests/', '/test/constructs/.quickstart/', '/image/build/', '/.cache/', 'cdk.out/', '/test-reports/');
+project.gitignore.exclude('/examples/manifests/', '/examples/restore/', '/test/constructs/.quickstart/', '/image/build/', '/.cache/', 'cdk.out/', '/test-reports/');
 
 project.synth();

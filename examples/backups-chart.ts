@@ -1,28 +1,23 @@
 import { Chart, ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { exampleStorage } from './storage';
 import {
-  BackupSchedule, BackupStorage, MongoBackupCronJob, MysqlBackupCronJob, PostgresBackupCronJob, RedisBackupCronJob,
-  S3Credentials,
+  BackupSchedule, MongoBackupCronJob, MysqlBackupCronJob, PostgresBackupCronJob, PostgresVerifyCronJob, RedisBackupCronJob,
+  Retention,
 } from '../lib';
 
 /**
  * Nightly backups of an orders PostgreSQL database, a catalog MongoDB database and a shop MariaDB
- * database, and hourly RDB snapshots of a sessions Redis, to an S3-compatible bucket. The Secrets are created outside this app (e.g. by External Secrets).
+ * database, and hourly RDB snapshots of a sessions Redis, to an S3-compatible bucket, with a
+ * retention policy each and a daily restore test of the orders backups. The Secrets are created
+ * outside this app (e.g. by External Secrets).
  */
 export class BackupsChart extends Chart {
   constructor(scope: Construct, id: string, props: ChartProps = {}) {
     super(scope, id, props);
 
-    const s3Keys = kplus.Secret.fromSecretName(this, 'S3', 'backup-s3');
-    const storage = BackupStorage.s3({
-      bucket: 'backups',
-      prefix: 'prod',
-      endpoint: 'http://minio.storage:9000',
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: S3Credentials.fromSecret(s3Keys, { accessKeyIdKey: 'access-key', secretAccessKeyKey: 'secret-key' }),
-    });
+    const storage = exampleStorage(this);
 
     new PostgresBackupCronJob(this, 'orders', {
       schedule: BackupSchedule.cron('H 0 * * *'),
@@ -34,6 +29,18 @@ export class BackupsChart extends Chart {
       username: 'backup',
       password: { secret: kplus.Secret.fromSecretName(this, 'Pg', 'orders-db'), key: 'password' },
       dumpArgs: ['--exclude-table=audit_log'],
+      retention: Retention.policy({ keepDaily: 7, keepWeekly: 4, keepMonthly: 12 }),
+    });
+
+    // Every morning, restore the newest orders backup into a throwaway PostgreSQL 15 (the source's
+    // major) inside the pod and check it; a failed Job is the alert.
+    new PostgresVerifyCronJob(this, 'orders-verify', {
+      schedule: BackupSchedule.daily({ hour: 6 }),
+      timeZone: 'Europe/Berlin',
+      storage,
+      backupName: 'orders',
+      postgresMajor: 15,
+      assertionSql: "SELECT count(*) > 0 FROM orders WHERE created_at > now() - interval '2 days'",
     });
 
     new MongoBackupCronJob(this, 'catalog', {
@@ -41,6 +48,7 @@ export class BackupsChart extends Chart {
       storage,
       uri: { secret: kplus.Secret.fromSecretName(this, 'Mongo', 'catalog-mongo'), key: 'uri' },
       database: 'catalog',
+      retention: Retention.keepLast(14),
     });
 
     new MysqlBackupCronJob(this, 'shop', {
@@ -50,6 +58,7 @@ export class BackupsChart extends Chart {
       database: 'shop',
       username: 'backup',
       password: { secret: kplus.Secret.fromSecretName(this, 'Shop', 'shop-db'), key: 'password' },
+      retention: Retention.policy({ keepDaily: 7, keepMonthly: 6 }),
     });
 
     new RedisBackupCronJob(this, 'sessions', {
@@ -57,6 +66,7 @@ export class BackupsChart extends Chart {
       storage,
       host: 'redis.cache.svc',
       password: { secret: kplus.Secret.fromSecretName(this, 'Redis', 'sessions-redis'), key: 'password' },
+      retention: Retention.policy({ keepHourly: 24, keepDaily: 3 }),
     });
   }
 }

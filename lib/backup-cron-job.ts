@@ -1,13 +1,14 @@
-import * as fs from 'fs';
-import * as path from 'path';
-import { ApiObject, Cron, Duration, JsonPatch, Names, Size } from 'cdk8s';
+import { Cron, Duration, Names } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { COMMAND, COMPRESSIONS, DUMP_ARGS_SEPARATOR, ENV, EngineName, findReservedDumpArg } from './contract';
+import { Retention } from './retention';
 import {
-  COMMAND, COMPRESSIONS, DUMP_ARGS_SEPARATOR, ENV, EngineName, IMAGE, findReservedDumpArg, imageTag,
-} from './contract';
+  RunnerOptions, RunnerPodOptions, finishRunnerWorkload, requireCount, runnerPod, validateBackupName, validateDnsLabel, wholeSeconds, runnerOptionsOf,
+} from './runner-pod';
 import { BackupSchedule } from './schedule';
-import { BackupStorage } from './storage';
+
+export { defaultImage } from './runner-pod';
 
 /** How the backup stream is compressed before it is stored. */
 export enum Compression {
@@ -19,52 +20,17 @@ export enum Compression {
   NONE = 'none',
 }
 
-/** Options every backup CronJob has, whatever the engine. */
-export interface BackupCronJobOptions {
-  /** When the backup runs. */
+/** Options every scheduled runner CronJob has (backups and verification), whatever the engine. */
+export interface ScheduledJobOptions extends RunnerOptions {
+  /** When the CronJob runs. */
   readonly schedule: BackupSchedule;
   /**
    * IANA time zone the schedule is evaluated in (the CronJob's `spec.timeZone`).
    * @default - the time zone of the kube-controller-manager (usually UTC)
    */
   readonly timeZone?: string;
-  /** Where backups are written. */
-  readonly storage: BackupStorage;
   /**
-   * Series name used in object keys (`<prefix>/<backupName>/<timestamp>-<random>.<ext>`) and in
-   * the `app.kubernetes.io/instance` label.
-   * @default - the construct id, lower-cased
-   */
-  readonly backupName?: string;
-  /**
-   * Extra arguments passed to the dump tool, e.g. `['--exclude-table=audit_log']`. Flags the
-   * runner controls (output, format, connection, password) are rejected.
-   * @default - none
-   */
-  readonly dumpArgs?: string[];
-  /**
-   * Compression of the stored backup.
-   * @default Compression.ZSTD
-   */
-  readonly compression?: Compression;
-  /**
-   * The container image. Pin a tag or digest; `latest` and untagged images are rejected.
-   * @default - the companion image for this engine, tagged with this library's version
-   */
-  readonly image?: string;
-  /**
-   * Image pull policy.
-   * @default kplus.ImagePullPolicy.IF_NOT_PRESENT
-   */
-  readonly imagePullPolicy?: kplus.ImagePullPolicy;
-  /**
-   * Resources of the backup container. The runner streams, so memory does not grow with the
-   * database; the dump tool itself needs some.
-   * @default - requests 250m CPU and 256Mi memory, limit 512Mi memory, no CPU limit
-   */
-  readonly resources?: kplus.ContainerResources;
-  /**
-   * Maximum run time of one backup Job; the Job is stopped (and the upload aborted) after it.
+   * Maximum run time of one Job; the Job is stopped (and an upload aborted) after it.
    * @default Duration.hours(6)
    */
   readonly activeDeadline?: Duration;
@@ -74,8 +40,8 @@ export interface BackupCronJobOptions {
    */
   readonly startingDeadline?: Duration;
   /**
-   * Retries of a failed backup Job.
-   * @default 2
+   * Retries of a failed Job.
+   * @default - 2 for a backup, 0 for a verification (a failed check must be seen, not retried away)
    */
   readonly backoffLimit?: number;
   /**
@@ -100,37 +66,61 @@ export interface BackupCronJobOptions {
   readonly cronJobName?: string;
 }
 
-/** What an engine adds to the shared wiring. @internal */
+/** Options every backup CronJob has, whatever the engine. */
+export interface BackupCronJobOptions extends ScheduledJobOptions {
+  /**
+   * Series name used in object keys (`<prefix>/<backupName>/<timestamp>-<random>.<ext>`) and in
+   * the `app.kubernetes.io/instance` label.
+   * @default - the construct id, lower-cased
+   */
+  readonly backupName?: string;
+  /**
+   * Extra arguments passed to the dump tool, e.g. `['--exclude-table=audit_log']`. Flags the
+   * runner controls (output, format, connection, password) are rejected.
+   * @default - none
+   */
+  readonly dumpArgs?: string[];
+  /**
+   * Compression of the stored backup.
+   * @default Compression.ZSTD
+   */
+  readonly compression?: Compression;
+  /**
+   * Which backups of the series to keep. After each successful backup the runner removes the
+   * backups no rule keeps (the newest complete backup is always kept; nothing is removed after a
+   * failed backup). With S3 this needs `s3:DeleteObject`, `s3:ListBucketMultipartUploads` and
+   * `s3:AbortMultipartUpload` besides what a backup needs.
+   * @default - every backup is kept
+   */
+  readonly retention?: Retention;
+  /**
+   * With `retention`: the age after which an incomplete leftover (data without a manifest, an
+   * unfinished multipart upload, e.g. from a run killed by OOM) is removed. At least
+   * `activeDeadline`, so a backup that is still running is never touched.
+   * @default Duration.hours(48)
+   */
+  readonly incompleteMinAge?: Duration;
+}
+
+/** What a scheduled runner adds to the shared wiring. @internal */
+export interface ScheduledJobSpec extends Omit<RunnerPodOptions, keyof RunnerOptions> {
+  readonly defaultBackoffLimit: number;
+}
+
+/** What an engine adds to the shared backup wiring. @internal */
 export interface EngineSpec {
   readonly engine: EngineName;
   readonly env: Record<string, kplus.EnvValue>;
 }
 
-const LIBRARY_VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
-
-/** The companion image for `engine` at this library's version. @internal */
-export function defaultImage(engine: EngineName): string {
-  return `${IMAGE.REPOSITORY}:${imageTag(LIBRARY_VERSION, engine)}`;
-}
-
 // Kubernetes appends an 11-character suffix to Job names created by a CronJob.
 const MAX_CRONJOB_NAME = 52;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /**
- * The CronJob every engine shares: schedule, security, resources, environment, labels.
- * An engine passes only what differs. @internal
+ * The backup CronJob every engine shares: an engine passes only its connection env. @internal
  */
 export function createBackupCronJob(scope: Construct, options: BackupCronJobOptions, spec: EngineSpec): kplus.CronJob {
   const backupName = validateBackupName(options.backupName ?? scope.node.id.toLowerCase(), options.backupName !== undefined);
-  const name = options.cronJobName ?? Names.toDnsLabel(scope, { maxLen: MAX_CRONJOB_NAME });
-  if (name.length > MAX_CRONJOB_NAME || !DNS_LABEL.test(name)) {
-    throw new Error(`cronJobName: '${name}' must be a DNS label (lowercase letters, digits, '-') of at most ${MAX_CRONJOB_NAME} characters, because Kubernetes appends 11 characters for each Job.`);
-  }
-  const schedule = options.schedule.resolve(scope);
-  if (options.timeZone !== undefined) validateTimeZone(options.timeZone);
-  const image = options.image ?? defaultImage(spec.engine);
-  validateImage(image);
   const dumpArgs = options.dumpArgs ?? [];
   const reserved = findReservedDumpArg(spec.engine, dumpArgs);
   if (reserved) {
@@ -140,51 +130,60 @@ export function createBackupCronJob(scope: Construct, options: BackupCronJobOpti
   if (!(COMPRESSIONS as readonly string[]).includes(compression)) {
     throw new Error(`compression: '${compression}' is unknown. Use Compression.ZSTD, Compression.GZIP or Compression.NONE.`);
   }
-  const backoffLimit = options.backoffLimit ?? 2;
-  for (const [prop, value] of Object.entries({
-    backoffLimit, successfulJobsRetained: options.successfulJobsRetained, failedJobsRetained: options.failedJobsRetained,
-  })) {
-    if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
-      throw new Error(`${prop}: ${value} must be a whole number of 0 or more.`);
+  const commandEnv: Record<string, kplus.EnvValue> = {
+    [ENV.COMPRESSION]: kplus.EnvValue.fromValue(compression),
+    ...options.retention?._env(),
+  };
+  if (options.incompleteMinAge !== undefined) {
+    if (!options.retention) {
+      throw new Error('incompleteMinAge: has no effect without retention, because leftovers are removed only when the runner prunes. Set retention too, e.g. retention: Retention.keepLast(7), or remove incompleteMinAge.');
     }
+    const seconds = wholeSeconds('incompleteMinAge:', options.incompleteMinAge, 'Duration.hours(48)');
+    const deadline = (options.activeDeadline ?? DEFAULT_ACTIVE_DEADLINE).toSeconds();
+    if (seconds < deadline) {
+      throw new Error(`incompleteMinAge: ${seconds}s is shorter than activeDeadline (${deadline}s), so the leftovers of a backup that is still running could be removed. Give at least the activeDeadline.`);
+    }
+    commandEnv[ENV.INCOMPLETE_MIN_AGE_SECONDS] = kplus.EnvValue.fromValue(String(seconds));
   }
-  const activeDeadline = options.activeDeadline ?? Duration.hours(6);
+  return createScheduledJob(scope, options, {
+    engine: spec.engine,
+    command: COMMAND.BACKUP,
+    backupName,
+    args: dumpArgs.length > 0 ? [COMMAND.BACKUP, DUMP_ARGS_SEPARATOR, ...dumpArgs] : [COMMAND.BACKUP],
+    commandEnv,
+    engineEnv: spec.env,
+    defaultBackoffLimit: 2,
+  });
+}
+
+const DEFAULT_ACTIVE_DEADLINE = Duration.hours(6);
+
+/**
+ * A CronJob running the hardened runner pod: schedule, history and deadlines. Shared by the
+ * backup and the verify CronJobs. @internal
+ */
+export function createScheduledJob(scope: Construct, options: ScheduledJobOptions, spec: ScheduledJobSpec): kplus.CronJob {
+  const name = validateDnsLabel('cronJobName', options.cronJobName ?? Names.toDnsLabel(scope, { maxLen: MAX_CRONJOB_NAME }),
+    MAX_CRONJOB_NAME, 'because Kubernetes appends 11 characters for each Job');
+  const schedule = options.schedule.resolve(scope);
+  if (options.timeZone !== undefined) validateTimeZone(options.timeZone);
+  const backoffLimit = options.backoffLimit ?? spec.defaultBackoffLimit;
+  requireCount('backoffLimit', backoffLimit);
+  requireCount('successfulJobsRetained', options.successfulJobsRetained);
+  requireCount('failedJobsRetained', options.failedJobsRetained);
+  const activeDeadline = options.activeDeadline ?? DEFAULT_ACTIVE_DEADLINE;
   if (activeDeadline.toSeconds() < 60) {
-    throw new Error(`activeDeadline: ${activeDeadline.toSeconds()}s is too short for a backup; give at least Duration.minutes(1).`);
+    throw new Error(`activeDeadline: ${activeDeadline.toSeconds()}s is too short for a ${spec.command}; give at least Duration.minutes(1).`);
   }
   const startingDeadline = options.startingDeadline ?? Duration.hours(1);
   if (startingDeadline.toSeconds() < 10) {
     throw new Error('startingDeadline: must be at least 10 seconds; the CronJob controller checks every 10 seconds, so a shorter deadline can skip every run.');
   }
 
-  const storage = options.storage._bind();
-  const labels = {
-    'app.kubernetes.io/name': 'cdk8s-db-backup',
-    'app.kubernetes.io/instance': backupName,
-    'app.kubernetes.io/component': `${spec.engine}-backup`,
-    'app.kubernetes.io/version': LIBRARY_VERSION,
-    'app.kubernetes.io/managed-by': 'cdk8s',
-  };
-
-  const tmp = kplus.Volume.fromEmptyDir(scope, 'Tmp', 'tmp', { sizeLimit: Size.mebibytes(64) });
-  const volumes = [tmp];
-  const volumeMounts: kplus.VolumeMount[] = [{ path: IMAGE.TMP_DIR, volume: tmp }];
-  if (storage.volume) {
-    volumes.push(storage.volume);
-    volumeMounts.push({ path: IMAGE.BACKUP_VOLUME_PATH, volume: storage.volume });
-  }
-
-  const env: Record<string, kplus.EnvValue> = {
-    [ENV.ENGINE]: kplus.EnvValue.fromValue(spec.engine),
-    [ENV.DESTINATION]: kplus.EnvValue.fromValue(storage.destination),
-    [ENV.NAME]: kplus.EnvValue.fromValue(backupName),
-    [ENV.COMPRESSION]: kplus.EnvValue.fromValue(compression),
-    ...storage.env,
-    ...spec.env,
-  };
-
+  const pod = runnerPod(scope, { ...spec, ...runnerOptionsOf(options) });
   const cronJob = new kplus.CronJob(scope, 'Resource', {
-    metadata: { name, labels },
+    ...pod.props,
+    metadata: { name, labels: pod.labels },
     schedule: toCron(schedule),
     timeZone: options.timeZone,
     concurrencyPolicy: kplus.ConcurrencyPolicy.FORBID,
@@ -194,50 +193,8 @@ export function createBackupCronJob(scope: Construct, options: BackupCronJobOpti
     failedJobsRetained: options.failedJobsRetained ?? 3,
     activeDeadline,
     backoffLimit,
-    restartPolicy: kplus.RestartPolicy.NEVER,
-    // Time for the runner to stop the dump tool and abort the multipart upload.
-    terminationGracePeriod: Duration.seconds(60),
-    serviceAccount: storage.serviceAccount,
-    automountServiceAccountToken: storage.automountServiceAccountToken,
-    securityContext: {
-      ensureNonRoot: true,
-      user: IMAGE.UID,
-      group: IMAGE.GID,
-      fsGroup: IMAGE.GID,
-      // A volume full of old backups would otherwise be re-chowned on every run.
-      fsGroupChangePolicy: kplus.FsGroupChangePolicy.ON_ROOT_MISMATCH,
-    },
-    volumes,
-    containers: [{
-      name: 'backup',
-      image,
-      imagePullPolicy: options.imagePullPolicy ?? kplus.ImagePullPolicy.IF_NOT_PRESENT,
-      args: dumpArgs.length > 0 ? [COMMAND.BACKUP, DUMP_ARGS_SEPARATOR, ...dumpArgs] : [COMMAND.BACKUP],
-      envVariables: env,
-      resources: options.resources ?? {
-        cpu: { request: kplus.Cpu.millis(250) },
-        memory: { request: Size.mebibytes(256), limit: Size.mebibytes(512) },
-      },
-      securityContext: {
-        ensureNonRoot: true,
-        user: IMAGE.UID,
-        group: IMAGE.GID,
-        privileged: false,
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: true,
-        // cdk8s-plus-27's Capability enum lacks ALL, which the restricted profile requires.
-        capabilities: { drop: ['ALL' as kplus.Capability] },
-      },
-      volumeMounts,
-    }],
   });
-  cronJob.podMetadata.addLabel('app.kubernetes.io/name', labels['app.kubernetes.io/name']);
-  cronJob.podMetadata.addLabel('app.kubernetes.io/instance', backupName);
-  cronJob.podMetadata.addLabel('app.kubernetes.io/component', labels['app.kubernetes.io/component']);
-  // cdk8s-plus-27 has no seccompProfile prop; the restricted Pod Security Standard requires it.
-  ApiObject.of(cronJob).addJsonPatch(JsonPatch.add(
-    '/spec/jobTemplate/spec/template/spec/securityContext/seccompProfile', { type: 'RuntimeDefault' },
-  ));
+  finishRunnerWorkload(cronJob, pod.labels);
   return cronJob;
 }
 
@@ -280,14 +237,6 @@ export function requirePort(value: number | undefined, fallback: number, server:
   return port;
 }
 
-function validateBackupName(name: string, explicit: boolean): string {
-  if (!/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/.test(name)) {
-    const where = explicit ? `backupName: '${name}'` : `backupName: the construct id gives '${name}', which`;
-    throw new Error(`${where} is not a valid series name: use 1-63 lowercase letters, digits, '.', '_' or '-', starting and ending with a letter or digit${explicit ? '' : ', or set backupName explicitly'}.`);
-  }
-  return name;
-}
-
 function validateTimeZone(timeZone: string): void {
   if (timeZone.trim() === '' || /\s/.test(timeZone)) {
     throw new Error(`timeZone: '${timeZone}' is not an IANA time zone name. Use a name like 'Europe/Berlin' or 'Etc/UTC'.`);
@@ -309,17 +258,5 @@ function validateTimeZone(timeZone: string): void {
   const caseMatch = canonical.find(z => z.toLowerCase() === timeZone.toLowerCase());
   if (!exact && caseMatch) {
     throw new Error(`timeZone: '${timeZone}' must match the tz database's spelling exactly; did you mean '${caseMatch}'?`);
-  }
-}
-
-function validateImage(image: string): void {
-  if (image.trim() === '' || /\s/.test(image)) {
-    throw new Error(`image: '${image}' is not an image reference. Use 'registry/repository:tag' or '…@sha256:<digest>'.`);
-  }
-  if (image.includes('@sha256:')) return;
-  const lastSegment = image.slice(image.lastIndexOf('/') + 1);
-  const tag = lastSegment.includes(':') ? lastSegment.slice(lastSegment.indexOf(':') + 1) : undefined;
-  if (tag === undefined || tag === 'latest') {
-    throw new Error(`image: '${image}' is ${tag ? "tagged 'latest'" : 'untagged'}, so a backup could silently start running a different tool version. Pin a version tag or a digest, e.g. '${image.replace(/:latest$/, '')}:1.2.3'.`);
   }
 }

@@ -68,7 +68,25 @@ export const ENV = {
   INCOMPLETE_MIN_AGE_SECONDS: 'BACKUP_INCOMPLETE_MIN_AGE_SECONDS',
   /** `verify`: an SQL query that must return exactly one row whose first column is true. */
   VERIFY_SQL: 'BACKUP_VERIFY_SQL',
+  /**
+   * `verify`: a file the runner creates when it exits, whatever the outcome (success, failure,
+   * usage error, SIGTERM), so the throwaway database server in the same pod stops too and the
+   * Job can complete. Unset: nothing to signal.
+   */
+  VERIFY_DONE_FILE: 'BACKUP_VERIFY_DONE_FILE',
+  /** `restore`: `true` restores into a target database that already has tables (or collections); otherwise that is refused. */
+  RESTORE_FORCE: 'BACKUP_RESTORE_FORCE',
 } as const;
+
+/** restic's count rules and the variable each is written to, for the constructs and the runner. */
+export const RETENTION_COUNT_ENV = [
+  ['keepLast', ENV.KEEP_LAST],
+  ['keepHourly', ENV.KEEP_HOURLY],
+  ['keepDaily', ENV.KEEP_DAILY],
+  ['keepWeekly', ENV.KEEP_WEEKLY],
+  ['keepMonthly', ENV.KEEP_MONTHLY],
+  ['keepYearly', ENV.KEEP_YEARLY],
+] as const;
 
 /** Engine names as written to `BACKUP_ENGINE`. */
 export const ENGINES = ['postgres', 'mongo', 'mysql', 'redis'] as const;
@@ -103,6 +121,9 @@ export const COMMAND = {
 /** The backup id: the object key's file name without extensions, `<UTC timestamp>-<8 hex>`. */
 export const BACKUP_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/;
 
+/** The id `restore` and `verify` accept for the newest complete backup of the series when they run. */
+export const LATEST_BACKUP_ID = 'latest';
+
 /** Separates the runner's own argv from extra arguments passed through to the dump tool. */
 export const DUMP_ARGS_SEPARATOR = '--';
 
@@ -135,7 +156,38 @@ export const RESERVED_DUMP_ARGS: Record<EngineName, readonly string[]> = {
  * with its value attached), or undefined.
  */
 export function findReservedDumpArg(engine: EngineName, args: readonly string[]): string | undefined {
-  const reserved = RESERVED_DUMP_ARGS[engine];
+  return findReservedArg(RESERVED_DUMP_ARGS[engine], args);
+}
+
+/**
+ * Restore-tool flags the runner owns (`pg_restore`, `mariadb`, `mongorestore`): input and format
+ * (the runner streams the archive on stdin), connection and password, and flags that would make
+ * the tool do something other than restore.
+ */
+export const RESERVED_RESTORE_ARGS: Record<'postgres' | 'mysql' | 'mongo', readonly string[]> = {
+  postgres: [
+    '-f', '--file', '-F', '--format', '-h', '--host', '-p', '--port', '-U', '--username',
+    '-d', '--dbname', '-W', '--password', '-j', '--jobs', '-l', '--list', '-L', '--use-list',
+    '-1', '--single-transaction',
+  ],
+  mysql: [
+    '--defaults-file', '--defaults-extra-file', '--defaults-group-suffix', '--no-defaults', '--print-defaults',
+    '-h', '--host', '-P', '--port', '-S', '--socket', '--protocol', '-u', '--user', '-p', '--password',
+    '-D', '--database', '-e', '--execute',
+  ],
+  mongo: [
+    '--uri', '-h', '--host', '--port', '-u', '--username', '-p', '--password', '--archive', '--gzip',
+    '--config', '--dir', '-d', '--db', '--nsFrom', '--nsTo',
+  ],
+};
+
+/** Like `findReservedDumpArg`, for the arguments passed through to the restore tool. */
+export function findReservedRestoreArg(engine: keyof typeof RESERVED_RESTORE_ARGS, args: readonly string[]): string | undefined {
+  return findReservedArg(RESERVED_RESTORE_ARGS[engine], args);
+}
+
+/** The first of `reserved` in `args` (as `--flag`, `--flag=value`, or a short flag with its value attached). */
+export function findReservedArg(reserved: readonly string[], args: readonly string[]): string | undefined {
   for (const arg of args) {
     for (const flag of reserved) {
       if (arg === flag) return flag;

@@ -1,8 +1,12 @@
 export * from './schedule';
 export * from './storage';
-export type { BackupCronJobOptions } from './backup-cron-job';
+export * from './retention';
+export type { BackupCronJobOptions, ScheduledJobOptions } from './backup-cron-job';
 export { Compression } from './backup-cron-job';
+export type { RestoreJobOptions } from './restore-job';
+export type { RunnerOptions } from './runner-pod';
 export * from './postgres';
+export * from './postgres-verify-cron-job';
 export * from './mongo';
 export * from './mysql';
 export * from './redis';

@@ -97,3 +97,36 @@ function inProcess(stream: zlib.Gzip | PassThrough, source: Readable): Compresso
   done.catch(() => undefined);
   return { output: stream, done, exited: done.catch(() => undefined), stop: () => stream.destroy(), rawBytes: () => bytes };
 }
+
+export interface Decompressor {
+  readonly input: Writable;
+  readonly output: Readable;
+  /** Resolves when every byte came out and the decompressor exited cleanly; rejects with the cause. */
+  readonly done: Promise<void>;
+  /** Resolves (never rejects) once the decompressor has stopped. */
+  readonly exited: Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/** The reverse of `startCompressor`: zstd as the CLI, gzip in Node, none a pass-through. */
+export function startDecompressor(name: CompressionName, env: NodeJS.ProcessEnv): Decompressor {
+  if (name !== 'zstd') {
+    const stream = name === 'gzip' ? zlib.createGunzip() : new PassThrough();
+    const done = finished(stream).then(() => undefined);
+    done.catch(() => undefined);
+    return { input: stream, output: stream, done, exited: done.catch(() => undefined), stop: async () => void stream.destroy() };
+  }
+  const p = spawnChild('zstd', ['-d', '-c', '-q', '--no-progress'], { env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  p.child.stderr!.on('data', (b: Buffer) => {
+    stderr = (stderr + b.toString('utf8')).slice(-4096);
+  });
+  // A write after zstd died is reported through its exit status.
+  p.child.stdin!.on('error', () => undefined);
+  const done = p.exited.then(status => {
+    if (p.spawnError) throw p.spawnError;
+    if (status.code !== 0) throw new Error(`${describeExit('zstd -d', status)}${stderr.trim() ? `: ${lastLine(stderr)}` : ''}`);
+  });
+  done.catch(() => undefined);
+  return { input: p.child.stdin!, output: p.child.stdout!, done, exited: p.exited, stop: () => p.stop(1_000) };
+}

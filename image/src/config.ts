@@ -3,8 +3,9 @@
  * error names the variable and says how to fix it; nothing here ever echoes a secret value.
  */
 import { ConfigError } from './errors';
+import { RetentionPolicy } from './retention';
 import {
-  COMPRESSIONS, CompressionName, ENGINES, ENV, EngineName, findReservedDumpArg,
+  COMPRESSIONS, CompressionName, ENGINES, ENV, EngineName, findReservedDumpArg, RETENTION_COUNT_ENV,
 } from '../../lib/contract';
 
 /** How often a progress line is logged; tests shorten it. */
@@ -55,12 +56,69 @@ const NAME_PATTERN = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 const BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const KEY_SEGMENT = /^[A-Za-z0-9!_.*'()-]+$/;
 
-export function loadConfig(env: NodeJS.ProcessEnv, dumpArgs: readonly string[]): Config {
-  const engine = readEngine(env);
+/** Where a series lives: enough for `list` and `prune`, which never talk to a database. */
+export interface SeriesConfig {
+  readonly destination: Destination;
+  readonly name: string;
+}
+
+export function loadSeriesConfig(env: NodeJS.ProcessEnv): SeriesConfig {
+  return { destination: readDestination(env), name: readName(env) };
+}
+
+function readName(env: NodeJS.ProcessEnv): string {
   const name = required(env, ENV.NAME, "a series name such as 'orders-db'");
   if (!NAME_PATTERN.test(name)) {
     throw new ConfigError(`${ENV.NAME}: '${name}' is not a valid series name: use 1-63 lowercase letters, digits, '.', '_' or '-', starting and ending with a letter or digit.`);
   }
+  return name;
+}
+
+/**
+ * `restore`: `true` allows restoring into a target that already has tables (or collections).
+ * Local until it moves to lib/contract.ts.
+ */
+export const RESTORE_FORCE_ENV = ENV.RESTORE_FORCE;
+
+export function readRestoreForce(env: NodeJS.ProcessEnv): boolean {
+  const raw = env[RESTORE_FORCE_ENV];
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new ConfigError(`${RESTORE_FORCE_ENV}: '${raw}' must be 'true' or 'false'.`);
+}
+
+
+/** The KEEP_* policy, or undefined when none is set. */
+export function readRetention(env: NodeJS.ProcessEnv): RetentionPolicy | undefined {
+  const policy: { -readonly [K in keyof RetentionPolicy]: number } = {};
+  for (const [field, variable] of RETENTION_COUNT_ENV) {
+    const n = readCount(env, variable);
+    if (n !== undefined) policy[field] = n;
+  }
+  const within = readCount(env, ENV.KEEP_WITHIN_SECONDS);
+  if (within !== undefined) policy.keepWithinMs = within * 1000;
+  return Object.keys(policy).length > 0 ? policy : undefined;
+}
+
+const DEFAULT_INCOMPLETE_MIN_AGE_SECONDS = 172_800;
+
+/** Milliseconds after which an incomplete leftover may be removed. */
+export function readIncompleteMinAgeMs(env: NodeJS.ProcessEnv): number {
+  return (readCount(env, ENV.INCOMPLETE_MIN_AGE_SECONDS) ?? DEFAULT_INCOMPLETE_MIN_AGE_SECONDS) * 1000;
+}
+
+function readCount(env: NodeJS.ProcessEnv, variable: string): number | undefined {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d{1,9}$/.test(raw)) {
+    throw new ConfigError(`${variable}: '${raw}' must be a whole number of 0 or more.`);
+  }
+  return Number(raw);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, dumpArgs: readonly string[]): Config {
+  const engine = readEngine(env);
+  const name = readName(env);
   const compression = (env[ENV.COMPRESSION] || 'zstd') as CompressionName;
   if (!COMPRESSIONS.includes(compression)) {
     throw new ConfigError(`${ENV.COMPRESSION}: '${compression}' is unknown; use one of ${COMPRESSIONS.join(', ')} (default zstd).`);
@@ -93,7 +151,7 @@ export function required(env: NodeJS.ProcessEnv, variable: string, example: stri
   return value;
 }
 
-function readEngine(env: NodeJS.ProcessEnv): EngineName {
+export function readEngine(env: NodeJS.ProcessEnv): EngineName {
   const engine = required(env, ENV.ENGINE, `one of ${ENGINES.join(', ')}`);
   if (!(ENGINES as readonly string[]).includes(engine)) {
     throw new ConfigError(`${ENV.ENGINE}: '${engine}' is unknown; use one of ${ENGINES.join(', ')}.`);
@@ -199,7 +257,7 @@ function readMongo(env: NodeJS.ProcessEnv): MongoSettings {
   return { uri, database };
 }
 
-function readProgressInterval(env: NodeJS.ProcessEnv): number {
+export function readProgressInterval(env: NodeJS.ProcessEnv): number {
   const raw = env[PROGRESS_INTERVAL_ENV];
   if (raw === undefined || raw === '') return DEFAULT_PROGRESS_INTERVAL_MS;
   if (!/^\d+$/.test(raw) || Number(raw) < 1) {

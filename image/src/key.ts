@@ -19,3 +19,22 @@ export function backupKey(prefix: string, name: string, extension: string, date:
 export function manifestKey(dataKey: string): string {
   return dataKey + MANIFEST_SUFFIX;
 }
+
+/** `<prefix>/<name>/`: every key of the series starts with it. */
+export function seriesPrefix(prefix: string, name: string): string {
+  return `${prefix ? `${prefix}/` : ''}${name}/`;
+}
+
+/** The backup id of a data or manifest key: its file name up to the first '.'. */
+export function backupIdOf(key: string): string {
+  const base = key.slice(key.lastIndexOf('/') + 1);
+  const dot = base.indexOf('.');
+  return dot < 0 ? base : base.slice(0, dot);
+}
+
+/** The start time a backup id encodes (to the second). */
+export function timeOfId(id: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id);
+  if (!m) throw new Error(`'${id}' is not a backup id`);
+  return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
+}

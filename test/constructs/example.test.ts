@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Testing, Yaml } from 'cdk8s';
 import { BackupsChart } from '../../examples/backups-chart';
+import { RestoreChart } from '../../examples/restore-chart';
 import { podSpecOf, restrictedViolations, validateSchema } from '../helpers/k8s';
 
 describe('the example app', () => {
@@ -21,12 +22,37 @@ describe('the example app', () => {
       const files = fs.readdirSync(out);
       expect(files).toEqual(['backups.k8s.yaml']);
       const objects = Yaml.load(path.join(out, files[0]));
-      expect(objects.map((o: any) => `${o.kind}/${o.spec.jobTemplate.spec.template.spec.containers[0].env[0].value}`))
-        .toEqual(['CronJob/postgres', 'CronJob/mongo', 'CronJob/mysql', 'CronJob/redis']);
+      expect(objects.map((o: any) => `${o.kind}/${o.metadata.labels['app.kubernetes.io/component']}`)).toEqual([
+        'CronJob/postgres-backup', 'CronJob/postgres-verify', 'CronJob/mongo-backup', 'CronJob/mysql-backup', 'CronJob/redis-backup',
+      ]);
       for (const o of objects) {
         validateSchema(o);
         expect(restrictedViolations(podSpecOf(o))).toEqual([]);
       }
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the example's restore app", () => {
+  test('synthesizes this YAML', () => {
+    const chart = new RestoreChart(Testing.app(), 'restore', { namespace: 'backups' });
+    expect(Testing.synth(chart)).toMatchSnapshot();
+  });
+
+  test("'cdk8s synth' of restore.ts writes one valid, hardened Job, for the backup id it is given", () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'example-restore-'));
+    try {
+      execFileSync(path.resolve('node_modules/.bin/cdk8s'), ['synth', '--app', 'npx ts-node --project tsconfig.json restore.ts', '--output', out], {
+        cwd: path.resolve('examples'), stdio: 'pipe', env: { ...process.env, CDK8S_CHECK_UPGRADE: 'false', BACKUP_ID: '20261125T010203Z-1a2b3c4d' },
+      });
+      expect(fs.readdirSync(out)).toEqual(['restore.k8s.yaml']);
+      const objects = Yaml.load(path.join(out, 'restore.k8s.yaml'));
+      expect(objects.map((o: any) => `${o.kind}/${o.metadata.name}`)).toEqual(['Job/orders-restore']);
+      expect(objects[0].spec.template.spec.containers[0].args).toEqual(['restore', '20261125T010203Z-1a2b3c4d']);
+      validateSchema(objects[0]);
+      expect(restrictedViolations(podSpecOf(objects[0]))).toEqual([]);
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }

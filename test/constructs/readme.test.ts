@@ -22,7 +22,7 @@ test('the README quick start synthesizes valid, hardened CronJobs', () => {
     jest.isolateModules(() => require(file));
     const objects = Yaml.load(path.join(outdir, 'backups.k8s.yaml'));
     expect(objects.map((o: any) => o.metadata.name)).toEqual([
-      expect.stringMatching(/^backups-orders-/), expect.stringMatching(/^backups-catalog-/),
+      expect.stringMatching(/^backups-orders-/), expect.stringMatching(/^backups-orders-verify-/), expect.stringMatching(/^backups-catalog-/),
       expect.stringMatching(/^backups-shop-/), expect.stringMatching(/^backups-sessions-/),
     ]);
     for (const o of objects) {

@@ -1,5 +1,6 @@
 import { Chart, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
+import { podSpecOf } from './k8s';
 import { BackupSchedule, BackupStorage, PostgresBackupCronJobProps, S3Credentials } from '../../lib';
 
 /** A fresh chart in a fresh app, as a user's test would make one. */
@@ -39,12 +40,18 @@ export function cronJobs(chart: Chart): any[] {
   return Testing.synth(chart).filter(o => o.kind === 'CronJob');
 }
 
-/** The single backup container of a CronJob. */
-export function container(cronJob: any): any {
-  return cronJob.spec.jobTemplate.spec.template.spec.containers[0];
+/** The synthesized Jobs of a chart. */
+export function jobs(chart: Chart): any[] {
+  return Testing.synth(chart).filter(o => o.kind === 'Job');
 }
 
-/** The container's env as name -> value or valueFrom. */
-export function envOf(cronJob: any): Record<string, any> {
-  return Object.fromEntries(container(cronJob).env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+/** The runner container (the first one) of a CronJob or Job, or the container named `name`. */
+export function container(workload: any, name?: string): any {
+  const containers: any[] = podSpecOf(workload).containers;
+  return name === undefined ? containers[0] : containers.find(c => c.name === name);
+}
+
+/** The runner container's env (or that of the container named `name`) as name -> value or valueFrom. */
+export function envOf(workload: any, name?: string): Record<string, any> {
+  return Object.fromEntries(container(workload, name).env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
 }

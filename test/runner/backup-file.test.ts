@@ -231,7 +231,7 @@ describe('backup to file:// with a stand-in pg_dump', () => {
 
   describe('usage and configuration errors exit 2 before anything runs', () => {
     test.each([
-      [['restore'], "configuration error: unknown command 'restore'; usage: runner backup [-- <extra dump-tool arguments>]"],
+      [['rewind'], "configuration error: unknown command 'rewind'; usage: runner backup [-- <extra dump-tool arguments>] | runner list | runner restore [latest|<backup id>] [-- <extra restore-tool arguments>] | runner prune | runner verify [latest|<backup id>]"],
       [['backup', '--', '--file=/tmp/out'], "configuration error: dump arguments: '--file' is set by the runner (output, format, connection or password) and cannot be passed after '--'; remove it."],
     ])('%j', async (args, msg) => {
       const run = await runRunner(env(), args);

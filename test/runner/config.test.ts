@@ -1,3 +1,7 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runRunner } from './runner-process';
 import { parseArgs } from '../../image/src/args';
 import { loadConfig, PROGRESS_INTERVAL_ENV } from '../../image/src/config';
 import { ConfigError } from '../../image/src/errors';
@@ -123,18 +127,43 @@ describe('loadConfig', () => {
 
 describe('parseArgs', () => {
   test('backup alone', () => {
-    expect(parseArgs(['backup'])).toEqual({ command: 'backup', dumpArgs: [] });
+    expect(parseArgs(['backup'])).toEqual({ command: 'backup', ref: 'latest', dumpArgs: [] });
   });
 
   test('extra dump arguments after --', () => {
-    expect(parseArgs(['backup', '--', '--exclude-table=a', '-n', 'public'])).toEqual({ command: 'backup', dumpArgs: ['--exclude-table=a', '-n', 'public'] });
+    expect(parseArgs(['backup', '--', '--exclude-table=a', '-n', 'public'])).toEqual({ command: 'backup', ref: 'latest', dumpArgs: ['--exclude-table=a', '-n', 'public'] });
+  });
+
+  test.each([
+    [['list'], { command: 'list', ref: 'latest', dumpArgs: [] }],
+    [['prune'], { command: 'prune', ref: 'latest', dumpArgs: [] }],
+    [['restore'], { command: 'restore', ref: 'latest', dumpArgs: [] }],
+    [['restore', '20240501T020304Z-1a2b3c4d', '--', '--schema=public'], { command: 'restore', ref: '20240501T020304Z-1a2b3c4d', dumpArgs: ['--schema=public'] }],
+    [['verify', 'latest'], { command: 'verify', ref: 'latest', dumpArgs: [] }],
+  ])('%j', (argv, expected) => {
+    expect(parseArgs(argv)).toEqual(expected);
   });
 
   test.each([
     [[], /^no command given; usage: runner backup/],
-    [['restore'], /^unknown command 'restore'; usage: runner backup/],
+    [['rewind'], /^unknown command 'rewind'; usage: runner backup/],
+    [['restore', 'yesterday'], /^'yesterday' is not a backup id; use 'latest' or an id/],
+    [['restore', 'latest', 'x'], /^unexpected argument 'x': extra restore-tool arguments go after '--'/],
+    [['list', '--', '-x'], /^'list' takes no tool arguments/],
+    [['verify', 'latest', '--', '-x'], /^'verify' takes no tool arguments/],
     [['backup', '--exclude-table=a'], /^unexpected argument '--exclude-table=a': extra dump-tool arguments go after '--'/],
   ])('%j is a usage error', (argv, message) => {
     expect(() => parseArgs(argv)).toThrow(message);
   });
+});
+
+test('a usage error still creates the verify done file, so the pod\'s server stops', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-done-'));
+  try {
+    const run = await runRunner({ PATH: process.env.PATH, [ENV.VERIFY_DONE_FILE]: path.join(dir, 'done') }, ['verify', 'not-an-id']);
+    expect(run.code).toBe(2);
+    expect(fs.existsSync(path.join(dir, 'done'))).toBe(true);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

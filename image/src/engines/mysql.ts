@@ -6,12 +6,12 @@
  * /proc/<pid>/environ): every connection setting goes into a private option file, passed as
  * `--defaults-extra-file`, which must be the first argument, and removed when the tool ends.
  */
-import { ENV } from '../../../lib/contract';
+import { ENV, RESERVED_RESTORE_ARGS } from '../../../lib/contract';
 import { readPort, required } from '../config';
 import { ConfigError } from '../errors';
 import { withPrivateFile, writePrivateFile } from '../private-file';
 import { capture, childEnv, firstLine } from '../proc';
-import { DumpCommand, Engine, Preflight } from './engine';
+import { DumpCommand, Engine, Preflight, RestoreCommand, RestorePreflight } from './engine';
 
 export interface MysqlSettings {
   readonly host: string;
@@ -67,10 +67,12 @@ export class MysqlEngine implements Engine {
   public readonly name = 'mysql' as const;
   public readonly format = 'mysqldump-sql';
   public readonly extension = 'sql';
+  public readonly reservedRestoreArgs = RESERVED_RESTORE_ARGS.mysql;
   public readonly database: string;
   private readonly settings: MysqlSettings;
   private readonly env: NodeJS.ProcessEnv;
   private tool: typeof DUMP_TOOLS[number] | undefined;
+  private client: string | undefined;
 
   constructor(env: NodeJS.ProcessEnv) {
     this.settings = readMysqlSettings(env);
@@ -123,6 +125,52 @@ export class MysqlEngine implements Engine {
       server: { version: serverVersion },
       // Table data without indexes: the SQL text is usually of this order (hex blobs double).
       estimatedBytes: Number(dataBytes) || undefined,
+    };
+  }
+
+  async restorePreflight(): Promise<RestorePreflight> {
+    let lastError = '';
+    for (const client of Object.values(CLIENT_FOR)) {
+      let version: string | undefined;
+      try {
+        const out = await capture(client, ['--version'], this.env);
+        version = dumpToolRelease(out.stdout);
+        if (out.code !== 0 || !version) {
+          lastError = `${client} --version failed: ${firstLine(out.stderr || out.stdout) || `exit code ${out.code}`}`;
+          continue;
+        }
+      } catch (err) {
+        lastError = (err as Error).message;
+        continue;
+      }
+      const query = 'SELECT VERSION(), (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE())';
+      const server = await withPrivateFile(client, 'my.cnf', this.optionFile(), file => capture(client, [
+        `--defaults-extra-file=${file}`, '--connect-timeout=10', '--batch', '--skip-column-names',
+        `--database=${this.settings.database}`, '--execute', query,
+      ], this.env));
+      if (server.code !== 0) {
+        throw new Error(`cannot connect to the target MySQL: ${firstLine(server.stderr) || `${client} exited with code ${server.code}`}`);
+      }
+      const [serverVersion, tables] = server.stdout.trim().split('\t');
+      this.client = client;
+      return { tool: { name: client, version }, server: { version: serverVersion || null }, existingTables: Number(tables) };
+    }
+    throw new Error(`no MySQL client: ${lastError}`);
+  }
+
+  async restoreCommand(format: string, extraArgs: readonly string[]): Promise<RestoreCommand> {
+    if (format !== this.format) throw new Error(`cannot restore a '${format}' backup with the MySQL client (expected ${this.format})`);
+    const client = this.client ?? CLIENT_FOR[DUMP_TOOLS[0]];
+    const file = await writePrivateFile(client, 'my.cnf', this.optionFile());
+    return {
+      steps: [{
+        kind: 'tool',
+        command: client,
+        // Without --force the client stops at the first failed statement and exits non-zero.
+        args: [`--defaults-extra-file=${file.path}`, '--batch', '--default-character-set=utf8mb4', `--database=${this.settings.database}`, ...extraArgs],
+        env: this.env,
+      }],
+      cleanup: file.remove,
     };
   }
 

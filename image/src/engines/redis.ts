@@ -9,6 +9,7 @@
  */
 import { ENV } from '../../../lib/contract';
 import { readPort, required } from '../config';
+import { ConfigError } from '../errors';
 import { capture, childEnv, firstLine } from '../proc';
 import { DumpCommand, Engine, Preflight } from './engine';
 
@@ -30,6 +31,7 @@ export class RedisEngine implements Engine {
   public readonly name = 'redis' as const;
   public readonly format = 'redis-rdb';
   public readonly extension = 'rdb';
+  public readonly reservedRestoreArgs = [];
   /** An RDB holds every logical database of the server. */
   public readonly database = undefined;
   private readonly connection: string[];
@@ -62,6 +64,14 @@ export class RedisEngine implements Engine {
       // The RDB is compact (LZF strings, packed encodings): rarely larger than memory in use.
       estimatedBytes: usedMemory || undefined,
     };
+  }
+
+  async restorePreflight(): Promise<never> {
+    throw new ConfigError("restore is not supported for Redis: an RDB file is loaded by redis-server at start; download the backup, decompress it and put it where the server's 'dir' and 'dbfilename' point, then start the server");
+  }
+
+  async restoreCommand(): Promise<never> {
+    return this.restorePreflight();
   }
 
   async dumpCommand(extraArgs: readonly string[]): Promise<DumpCommand> {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { PutOptions, Storage, StoredObject } from './storage';
+import { PutOptions, Storage, StoredObject, Unfinished } from './storage';
 
 const PARTIAL_MARK = '.partial-';
 
@@ -88,6 +88,22 @@ export class FileStorage implements Storage {
     return (await this.walk()).map(o => o.key).filter(k => k.startsWith(prefix.slice(0, prefix.lastIndexOf('/') + 1)) && k.includes(PARTIAL_MARK));
   }
 
+  async listUnfinished(prefix: string): Promise<Unfinished[]> {
+    const dir = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    return (await this.walk())
+      .filter(o => o.key.startsWith(dir) && o.key.includes(PARTIAL_MARK))
+      .map(o => {
+        // `.<name>.partial-<random>` is the temporary file of `<name>`.
+        const base = o.key.slice(o.key.lastIndexOf('/') + 1);
+        const name = base.slice(1, base.lastIndexOf(PARTIAL_MARK));
+        return { key: `${o.key.slice(0, o.key.lastIndexOf('/') + 1)}${name}`, started: o.modified ?? new Date(0), handle: o.key };
+      });
+  }
+
+  async removeUnfinished(u: Unfinished): Promise<void> {
+    await fs.rm(this.path(u.handle), { force: true });
+  }
+
   private path(key: string): string {
     if (key.split('/').some(s => s === '' || s === '.' || s === '..')) throw new Error(`invalid key '${key}'`);
     return path.join(this.root, ...key.split('/'));
@@ -104,8 +120,10 @@ export class FileStorage implements Storage {
     const out: StoredObject[] = [];
     for (const e of entries) {
       const key = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) out.push(...await this.walk(path.join(dir, e.name), key));
-      else if (e.isFile()) out.push({ key, bytes: (await fs.stat(path.join(dir, e.name))).size });
+      if (e.isDirectory()) {out.push(...await this.walk(path.join(dir, e.name), key));} else if (e.isFile()) {
+        const stat = await fs.stat(path.join(dir, e.name));
+        out.push({ key, bytes: stat.size, modified: stat.mtime });
+      }
     }
     return out;
   }

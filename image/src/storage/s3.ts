@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { S3Destination } from '../config';
-import { PutOptions, Storage, StoredObject } from './storage';
+import { PutOptions, Storage, StoredObject, Unfinished } from './storage';
 
 /**
  * 8 MiB parts, two in flight: measured on a 1.1 GB dump into radosgw, 16 MiB x 4 peaked at 199 MB
@@ -97,7 +97,7 @@ export class S3Storage implements Storage {
       const page: ListObjectsV2CommandOutput = await this.client.send(new ListObjectsV2Command({
         Bucket: this.dest.bucket, Prefix: prefix, ContinuationToken: token,
       }));
-      for (const o of page.Contents ?? []) out.push({ key: o.Key!, bytes: o.Size ?? 0 });
+      for (const o of page.Contents ?? []) out.push({ key: o.Key!, bytes: o.Size ?? 0, modified: o.LastModified });
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return out;
@@ -119,6 +119,14 @@ export class S3Storage implements Storage {
 
   async listIncomplete(prefix: string): Promise<string[]> {
     return (await this.openUploads(prefix)).map(u => u.key);
+  }
+
+  async listUnfinished(prefix: string): Promise<Unfinished[]> {
+    return (await this.openUploads(prefix)).map(u => ({ key: u.key, started: u.initiated ?? new Date(0), handle: u.uploadId }));
+  }
+
+  async removeUnfinished(u: Unfinished): Promise<void> {
+    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.dest.bucket, Key: u.key, UploadId: u.handle }));
   }
 
   /**
@@ -146,15 +154,15 @@ export class S3Storage implements Storage {
     }
   }
 
-  private async openUploads(prefix: string): Promise<Array<{ key: string; uploadId: string }>> {
-    const out: Array<{ key: string; uploadId: string }> = [];
+  private async openUploads(prefix: string): Promise<Array<{ key: string; uploadId: string; initiated?: Date }>> {
+    const out: Array<{ key: string; uploadId: string; initiated?: Date }> = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
       const page: ListMultipartUploadsCommandOutput = await this.client.send(new ListMultipartUploadsCommand({
         Bucket: this.dest.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker,
       }));
-      for (const u of page.Uploads ?? []) out.push({ key: u.Key!, uploadId: u.UploadId! });
+      for (const u of page.Uploads ?? []) out.push({ key: u.Key!, uploadId: u.UploadId!, initiated: u.Initiated });
       if (!page.IsTruncated) return out;
       keyMarker = page.NextKeyMarker;
       uploadIdMarker = page.NextUploadIdMarker;

@@ -7,6 +7,16 @@ import { Readable } from 'node:stream';
 export interface StoredObject {
   readonly key: string;
   readonly bytes: number;
+  /** When the object was last written, where the backend says (listings). */
+  readonly modified?: Date;
+}
+
+/** A write that never finished: an open multipart upload or a temporary file. */
+export interface Unfinished {
+  readonly key: string;
+  readonly started: Date;
+  /** The backend's handle (an upload id, a temporary file's key). */
+  readonly handle: string;
 }
 
 export interface PutOptions {
@@ -33,4 +43,8 @@ export interface Storage {
   delete(key: string): Promise<void>;
   /** Keys under `prefix` with unfinished writes (open multipart uploads, temporary files). */
   listIncomplete(prefix: string): Promise<string[]>;
+  /** The unfinished writes under `prefix`, with when they started. */
+  listUnfinished(prefix: string): Promise<Unfinished[]>;
+  /** Removes an unfinished write (aborts the upload, deletes the temporary file). */
+  removeUnfinished(unfinished: Unfinished): Promise<void>;
 }

@@ -1,0 +1,232 @@
+/**
+ * One restore: resolve the backup, check the target (preflight only), check the stored object
+ * against its manifest end to end, and only then stream it again, checked again, through the
+ * decompressor into the engine's restore tool.
+ *
+ * Nothing downstream ever sees a clean end of input unless everything upstream succeeded: a
+ * restore tool reading a truncated stream could otherwise commit it (psql --single-transaction
+ * commits at end of input). On any failure the tools are stopped by signal first, so their
+ * transaction rolls back, and their input is closed only afterwards.
+ */
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { Readable, Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Catalog, CatalogEntry, readCatalog, readManifest, resolveBackup } from './catalog';
+import { checkCompressor, startDecompressor } from './compress';
+import { RESTORE_FORCE_ENV } from './config';
+import { Engine, RestoreCommand, RestorePreflight } from './engines/engine';
+import { ConfigError } from './errors';
+import { HashCheck, IntegrityError, checkStoredObject } from './integrity';
+import { Logger } from './log';
+import { Manifest } from './manifest';
+import { Spawned, describeExit, spawnChild } from './proc';
+import { Storage } from './storage/storage';
+import { ENV } from '../../lib/contract';
+
+export interface RestoreOptions {
+  readonly storage: Storage;
+  readonly engine: Engine;
+  /** The series' key prefix, `<prefix>/<name>/`. */
+  readonly prefix: string;
+  /** `latest` or a backup id. */
+  readonly ref: string;
+  readonly extraArgs: readonly string[];
+  /** Restore even if the target already has tables. */
+  readonly force: boolean;
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+  readonly progressIntervalMs: number;
+  /** An already read catalog (verify reads it first to name its database). */
+  readonly catalog?: Catalog;
+}
+
+export interface RestoreResult {
+  readonly id: string;
+  readonly key: string;
+  readonly bytes: number;
+  readonly durationSeconds: number;
+  readonly target: RestorePreflight;
+}
+
+/** The backup a ref names, with its manifest. */
+export async function findBackup(
+  storage: Storage, prefix: string, ref: string, catalog?: Catalog,
+): Promise<{ entry: CatalogEntry; manifest: Manifest }> {
+  const entry = resolveBackup(catalog ?? await readCatalog(storage, prefix), ref, `${storage.location}/${prefix}`);
+  return { entry, manifest: await readManifest(storage, entry) };
+}
+
+export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
+  const { storage, engine, log, signal } = o;
+  const started = Date.now();
+  const { entry, manifest } = await findBackup(storage, o.prefix, o.ref, o.catalog);
+  if (manifest.engine !== engine.name) {
+    throw new ConfigError(`backup ${entry.id} is a ${manifest.engine} backup but ${ENV.ENGINE} is '${engine.name}'`);
+  }
+  log.info('restore starting', {
+    id: entry.id,
+    key: entry.key,
+    bytes: manifest.bytes,
+    compression: manifest.compression,
+    format: manifest.format,
+    sourceDatabase: manifest.database,
+    targetDatabase: engine.database ?? null,
+    restoreArgs: o.extraArgs,
+  });
+  if (entry.storedBytes !== manifest.bytes) {
+    throw new IntegrityError(`${entry.key} is ${entry.storedBytes} bytes but its manifest records ${manifest.bytes}: the object is truncated or was changed`);
+  }
+
+  const [target] = await Promise.all([engine.restorePreflight(), checkCompressor(manifest.compression, o.env)]);
+  log.info('restore target', { tool: target.tool, server: target.server, existingTables: target.existingTables ?? null });
+  if (target.existingTables && !o.force) {
+    throw new ConfigError(`the target database ${engine.database ?? ''} already has ${target.existingTables} tables or other relations; restore into an empty database, or set ${RESTORE_FORCE_ENV}=true to restore into it anyway`);
+  }
+  signal.throwIfAborted();
+
+  // The whole object is checked before the target sees a byte of it.
+  const seconds = await checkStoredObject(storage, manifest, signal).catch(err => {
+    throw signal.aborted ? signal.reason : err;
+  });
+  log.info('integrity verified', { key: entry.key, bytes: manifest.bytes, sha256: manifest.sha256, seconds });
+
+  const cmd = await engine.restoreCommand(manifest.format, o.extraArgs, target);
+  try {
+    await streamRestore(o, manifest, cmd);
+  } finally {
+    await cmd.cleanup();
+  }
+  return { id: entry.id, key: entry.key, bytes: manifest.bytes, durationSeconds: (Date.now() - started) / 1000, target };
+}
+
+interface Observed {
+  readonly err: Error;
+  /** A consequence of another failure (a closed pipe, a tool we stopped), not a cause. */
+  readonly consequence: boolean;
+}
+
+async function streamRestore(o: RestoreOptions, manifest: Manifest, cmd: RestoreCommand): Promise<void> {
+  const { storage, env, log, signal } = o;
+  const observed: Observed[] = [];
+  let stopping = false;
+  const processes: Array<{ stop(): Promise<void> }> = [];
+  const streams: Array<{ destroy(): void }> = [];
+  const stopAll = () => {
+    if (stopping) return;
+    stopping = true;
+    // Signals first, so a restore tool dies inside its transaction; inputs close afterwards.
+    void Promise.all(processes.map(p => p.stop())).then(() => streams.forEach(s => s.destroy()));
+  };
+  const fail = (consequence: boolean) => (err: Error) => {
+    observed.push({ err, consequence: consequence || stopping });
+    stopAll();
+  };
+  const onAbort = () => fail(false)(signal.reason as Error);
+  signal.addEventListener('abort', onAbort);
+
+  const body = await storage.get(manifest.key);
+  streams.push(body);
+  const check = new HashCheck(manifest, 'second read, while restoring');
+  const decompressor = startDecompressor(manifest.compression, env);
+  processes.push(decompressor);
+  const downloaded = pipeline(body, check, decompressor.input);
+  downloaded.catch((err: Error) => fail(!(err instanceof IntegrityError))(err));
+  decompressor.done.catch(fail(false));
+
+  const tasks: Array<Promise<unknown>> = [downloaded, decompressor.done];
+  let upstream: Readable = decompressor.output;
+  let upstreamOk: Promise<unknown> = Promise.all([downloaded, decompressor.done]);
+  let filters: Transform[] = [];
+  for (const step of cmd.steps) {
+    if (step.kind === 'filter') {
+      filters.push(step.create());
+      continue;
+    }
+    const last = step === cmd.steps[cmd.steps.length - 1];
+    const tool = startTool(step.command, step.args, step.env, last, log);
+    processes.push(tool.proc);
+    streams.push(tool.proc.child.stdin!);
+    tool.done.catch(fail(false));
+    const source = filters.length ? chain(upstream, filters, fail(true)) : upstream;
+    const fed = feed(source, tool.proc.child.stdin!, upstreamOk);
+    fed.catch(fail(true));
+    tasks.push(fed, tool.done);
+    upstreamOk = Promise.all([upstreamOk, fed, tool.done]);
+    upstream = tool.proc.child.stdout!;
+    filters = [];
+  }
+  upstreamOk.catch(() => undefined);
+
+  const progress = setInterval(() => log.info('progress', { bytes: check.bytes, of: manifest.bytes }), o.progressIntervalMs);
+  progress.unref();
+  await Promise.allSettled(tasks);
+  await Promise.all(processes.map(p => (p as { exited?: Promise<unknown> }).exited));
+  clearInterval(progress);
+  signal.removeEventListener('abort', onAbort);
+
+  if (observed.length === 0) return;
+  const cause = signal.aborted ? signal.reason as Error
+    : observed.find(e => e.err instanceof IntegrityError)?.err
+      ?? observed.find(e => !e.consequence)?.err
+      ?? observed[0].err;
+  if (cause instanceof IntegrityError) {
+    // The first pass matched, so the object changed between the two reads.
+    throw new IntegrityError(`${cause.message}; the restore tool was stopped before the end of its input, its transaction should have rolled back, but check the target`, { cause });
+  }
+  throw cause;
+}
+
+/** `source` through `filters`; the result ends only if every filter succeeded. */
+function chain(source: Readable, filters: Transform[], onError: (err: Error) => void): Readable {
+  const [first, ...rest] = filters;
+  const streams = [first, ...rest];
+  source.pipe(first);
+  for (let i = 1; i < streams.length; i++) streams[i - 1].pipe(streams[i]);
+  for (const s of [source, ...streams]) s.on('error', onError);
+  return streams[streams.length - 1];
+}
+
+/**
+ * Writes `source` into a tool's stdin with backpressure, and ends it only once `allowEnd`
+ * resolved. On any failure stdin stays open; the caller stops the tool first.
+ */
+async function feed(source: Readable, stdin: Writable, allowEnd: Promise<unknown>): Promise<void> {
+  let stdinError: Error | undefined;
+  stdin.on('error', (err: Error) => {
+    stdinError = err;
+  });
+  for await (const chunk of source) {
+    if (stdinError) throw stdinError;
+    if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain'), once(stdin, 'close')]);
+  }
+  await allowEnd;
+  if (stdinError) throw stdinError;
+  stdin.end();
+}
+
+function startTool(
+  command: string, args: readonly string[], env: NodeJS.ProcessEnv, last: boolean, log: Logger,
+): { proc: Spawned; done: Promise<void> } {
+  const proc = spawnChild(command, args, { env, stdio: ['pipe', last ? 'ignore' : 'pipe', 'pipe'] });
+  let lastStderr = '';
+  const stderrDone = new Promise<void>(resolve => {
+    const lines = createInterface({ input: proc.child.stderr!, crlfDelay: Infinity });
+    lines.on('line', line => {
+      const text = line.length > 2000 ? `${line.slice(0, 2000)}…` : line;
+      if (text.trim() === '') return;
+      lastStderr = text.trim();
+      log.warn(text, { source: command });
+    });
+    lines.on('close', resolve);
+  });
+  const done = proc.exited.then(async status => {
+    if (proc.spawnError) throw proc.spawnError;
+    await stderrDone;
+    if (status.code !== 0) throw new Error(`${describeExit(command, status)}${lastStderr ? ` (last message: ${lastStderr})` : ''}`);
+  });
+  done.catch(() => undefined);
+  return { proc, done };
+}
+

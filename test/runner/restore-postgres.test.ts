@@ -1,0 +1,271 @@
+/**
+ * list, restore and verify against real servers: PostgreSQL 15 and Ceph radosgw (and file://).
+ * Backups are made by the runner itself; restores go into databases owned by a role that can
+ * write, as a restore job's user would be.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { baseEnv, buildRunner, runRunner } from './runner-process';
+import { TestBucket, createTestBucket } from './s3-helpers';
+import { PROGRESS_INTERVAL_ENV, RESTORE_FORCE_ENV } from '../../image/src/config';
+import { ENV } from '../../lib/contract';
+import { describeIntegration, requirePostgres, uniqueName } from '../servers/env';
+import { quoteIdent } from '../servers/postgres';
+
+jest.setTimeout(180_000);
+
+const TABLES = ['items', 'kinds'];
+
+describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw', ['postgres', 's3'], () => {
+  let pg: ReturnType<typeof requirePostgres>;
+  let b: TestBucket;
+  let source: string;
+  let digests: Record<string, string>;
+  let role: string;
+  let rolePassword: string;
+  const prefix = 'prod';
+  const backups: string[] = []; // ids, oldest first
+
+  beforeAll(async () => {
+    pg = requirePostgres();
+    b = await createTestBucket('restore');
+    source = uniqueName('rsrc').replace(/-/g, '_');
+    role = uniqueName('restorer').replace(/-/g, '_');
+    rolePassword = randomBytes(12).toString('hex');
+    await pg.psql(`CREATE ROLE ${quoteIdent(role)} LOGIN CREATEDB PASSWORD '${rolePassword}';`);
+    await pg.createDatabase(source);
+    await pg.psql(`
+      CREATE TABLE items (id bigint PRIMARY KEY, payload text NOT NULL);
+      INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
+      CREATE TABLE kinds (id serial PRIMARY KEY, j jsonb, b bytea, a text[], nul text);
+      INSERT INTO kinds (j, b, a, nul) SELECT jsonb_build_object('k', g), decode(md5(g::text), 'hex'),
+        ARRAY['a', g::text, E'quote\\'s'], CASE WHEN g % 3 = 0 THEN NULL ELSE 'v' END FROM generate_series(1, 500) g;
+    `, source);
+    digests = await tableDigests(source);
+    await buildRunner();
+    for (let i = 0; i < 2; i++) {
+      const run = await runRunner(backupEnv());
+      expect(run.code).toBe(0);
+      backups.push(idOf(run.last.key as string));
+      // Distinct timestamps, so "latest" is well defined.
+      await new Promise(r => setTimeout(r, 1100));
+    }
+    // A later change: restoring the older backup must not contain it.
+    await pg.psql('INSERT INTO items VALUES (0, \'after\');', source);
+  });
+
+  afterAll(() => b?.s3.destroy());
+
+  const idOf = (key: string) => path.basename(key).split('.')[0];
+
+  function backupEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return baseEnv({
+      [ENV.ENGINE]: 'postgres',
+      ...b.runnerEnv(prefix),
+      [ENV.NAME]: 'orders',
+      [ENV.PGHOST]: pg.host,
+      [ENV.PGPORT]: String(pg.port),
+      [ENV.PGUSER]: pg.user,
+      [ENV.PGPASSWORD]: pg.password,
+      [ENV.PGDATABASE]: source,
+      [PROGRESS_INTERVAL_ENV]: '100',
+      ...extra,
+    });
+  }
+
+  /** The same series, with the engine variables naming `target` as the restoring role. */
+  function targetEnv(target: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return backupEnv({ [ENV.PGUSER]: role, [ENV.PGPASSWORD]: rolePassword, [ENV.PGDATABASE]: target, ...extra });
+  }
+
+  async function newTarget(): Promise<string> {
+    const name = uniqueName('rtgt').replace(/-/g, '_');
+    await pg.psql(`CREATE DATABASE ${quoteIdent(name)} OWNER ${quoteIdent(role)};`);
+    return name;
+  }
+
+  async function tableDigests(db: string): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const t of TABLES) {
+      out[t] = (await pg.psql(`SELECT count(*) || ':' || md5(string_agg(x::text, '|' ORDER BY x.id)) FROM ${quoteIdent(t)} x;`, db)).trim();
+    }
+    return out;
+  }
+
+  const userTables = async (db: string) => Number((await pg.psql('SELECT count(*) FROM pg_tables WHERE schemaname = \'public\';', db)).trim());
+
+  async function dataKey(id: string): Promise<string> {
+    return Object.keys(await b.objects()).find(k => k.includes(id) && !k.endsWith('.manifest.json'))!;
+  }
+
+  test('list: complete backups newest first; data without a manifest is not listed', async () => {
+    const orphan = `${prefix}/orders/20200101T000000Z-deadbeef.pgdump.zst`;
+    await b.s3.send(new PutObjectCommand({ Bucket: b.bucket, Key: orphan, Body: Buffer.from('not a backup') }));
+    const run = await runRunner(backupEnv(), ['list']);
+    expect(run.code).toBe(0);
+    const listed = run.lines.filter(l => l.msg === 'backup');
+    expect(listed.map(l => l.id)).toEqual([...backups].reverse());
+    expect(listed[0]).toMatchObject({ engine: 'postgres', database: source, compression: 'zstd', tool: { name: 'pg_dump' } });
+    expect(listed[0].sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(run.last).toMatchObject({ msg: 'list complete', backups: 2, newest: backups[1], incomplete: 1 });
+    await b.s3.send(new DeleteObjectCommand({ Bucket: b.bucket, Key: orphan }));
+  });
+
+  test('restore latest: identical rows, integrity checked before the target is written', async () => {
+    const target = await newTarget();
+    const run = await runRunner(targetEnv(target), ['restore']);
+    expect(run.code).toBe(0);
+    const msgs = run.lines.map(l => l.msg);
+    expect(msgs.indexOf('integrity verified')).toBeGreaterThan(msgs.indexOf('restore target'));
+    expect(run.last).toMatchObject({ msg: 'restore complete', id: backups[1], targetDatabase: target });
+    expect(await tableDigests(target)).toEqual(digests);
+    expect(run.output).not.toContain(rolePassword);
+  });
+
+  test('restore by id (the older backup)', async () => {
+    const target = await newTarget();
+    const run = await runRunner(targetEnv(target), ['restore', backups[0]]);
+    expect(run.code).toBe(0);
+    expect(run.last).toMatchObject({ msg: 'restore complete', id: backups[0] });
+    expect(await tableDigests(target)).toEqual(digests);
+  });
+
+  test('refuses a target that already has tables, unless forced', async () => {
+    const target = await newTarget();
+    await pg.psql(`CREATE TABLE keep_me (x int); ALTER TABLE keep_me OWNER TO ${quoteIdent(role)};`, target);
+    const run = await runRunner(targetEnv(target), ['restore']);
+    expect(run.code).toBe(2);
+    expect(run.last.msg).toMatch(new RegExp(`^configuration error: the target database ${target} already has 1 tables.*set ${RESTORE_FORCE_ENV}=true`));
+    expect(await userTables(target)).toBe(1);
+    const forced = await runRunner(targetEnv(target, { [RESTORE_FORCE_ENV]: 'true' }), ['restore']);
+    expect(forced.code).toBe(0);
+    expect(await tableDigests(target)).toEqual(digests);
+  });
+
+  test('an unknown id: not found, with the newest ids', async () => {
+    const target = await newTarget();
+    const run = await runRunner(targetEnv(target), ['restore', '20200101T000000Z-00000000']);
+    expect(run.code).toBe(1);
+    expect(run.last.msg).toBe(`restore failed: backup 20200101T000000Z-00000000 not found at s3://${b.bucket}/${prefix}/orders/; the newest are ${backups[1]}, ${backups[0]}`);
+  });
+
+  describe('a damaged backup is refused and the target is never written', () => {
+    /** A copy of the newest backup (data + manifest) under a new id, so the others stay intact. */
+    async function copyBackup(mutate: (data: Buffer) => Buffer, withManifest = true): Promise<string> {
+      const key = await dataKey(backups[1]);
+      const get = async (k: string) => {
+        const out = await b.s3.send(new GetObjectCommand({ Bucket: b.bucket, Key: k }));
+        return Buffer.from(await out.Body!.transformToByteArray());
+      };
+      const id = `29990101T000000Z-${randomBytes(4).toString('hex')}`;
+      const newKey = key.replace(backups[1], id);
+      const manifest = JSON.parse((await get(`${key}.manifest.json`)).toString());
+      await b.s3.send(new PutObjectCommand({ Bucket: b.bucket, Key: newKey, Body: mutate(await get(key)) }));
+      if (withManifest) {
+        await b.s3.send(new PutObjectCommand({ Bucket: b.bucket, Key: `${newKey}.manifest.json`, Body: JSON.stringify({ ...manifest, key: newKey }) }));
+      }
+      return id;
+    }
+
+    async function expectRefused(id: string, message: RegExp) {
+      const target = await newTarget();
+      const run = await runRunner(targetEnv(target), ['restore', id]);
+      expect(run.code).toBe(1);
+      expect(run.last.msg).toMatch(message);
+      expect(run.lines.some(l => l.source === 'pg_restore')).toBe(false);
+      expect(await userTables(target)).toBe(0);
+    }
+
+    test('same length, different bytes: sha256 mismatch', async () => {
+      const id = await copyBackup(d => {
+        const c = Buffer.from(d);
+        c[Math.floor(c.length / 2)] = 255 - c[Math.floor(c.length / 2)];
+        return c;
+      });
+      await expectRefused(id, /^restore failed: .*has sha256 [0-9a-f]{64} but its manifest records [0-9a-f]{64}: the object is corrupt or was changed \(integrity check before the restore\)$/);
+      await deleteBackup(id);
+    });
+
+    test('truncated', async () => {
+      const id = await copyBackup(d => d.subarray(0, d.length - 100));
+      await expectRefused(id, /^restore failed: .* is \d+ bytes but its manifest records \d+: the object is truncated or was changed$/);
+      await deleteBackup(id);
+    });
+
+    test('a missing manifest: not found', async () => {
+      const id = await copyBackup(d => d, false);
+      const target = await newTarget();
+      const run = await runRunner(targetEnv(target), ['restore', id]);
+      expect(run.code).toBe(1);
+      expect(run.last.msg).toMatch(new RegExp(`^restore failed: backup ${id} not found at .* \\(only an incomplete leftover without a manifest has that id\\)`));
+      await deleteBackup(id);
+    });
+
+    test('verify of a corrupted backup fails', async () => {
+      const id = await copyBackup(d => {
+        const c = Buffer.from(d);
+        c[100] = 255 - c[100];
+        return c;
+      });
+      const run = await runRunner(targetEnv('postgres'), ['verify', id]);
+      expect(run.code).toBe(1);
+      expect(run.lines.find(l => l.msg === 'check')).toMatchObject({ check: 'restore', passed: false });
+      expect(run.last).toMatchObject({ level: 'error', msg: 'verify failed: restore', id });
+      await deleteBackup(id);
+    });
+
+    async function deleteBackup(id: string) {
+      for (const k of Object.keys(await b.objects()).filter(x => x.includes(id))) {
+        await b.s3.send(new DeleteObjectCommand({ Bucket: b.bucket, Key: k }));
+      }
+    }
+  });
+
+  test('verify: restore into a fresh database, tables present, VERIFY_SQL true → exit 0, the done file created', async () => {
+    const done = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'verify-done-')), 'done');
+    const run = await runRunner(targetEnv('postgres', { [ENV.VERIFY_SQL]: 'SELECT count(*) = 20000 FROM items', [ENV.VERIFY_DONE_FILE]: done }), ['verify']);
+    expect(fs.existsSync(done)).toBe(true);
+    fs.rmSync(path.dirname(done), { recursive: true });
+    expect(run.code).toBe(0);
+    const checks = run.lines.filter(l => l.msg === 'check');
+    expect(checks.map(c => [c.check, c.passed])).toEqual([['restore', true], ['tables', true], ['sql', true]]);
+    expect(run.last).toMatchObject({ level: 'info', msg: 'verify passed', id: backups[1] });
+    // The throwaway database is gone afterwards.
+    expect((await pg.psql(`SELECT count(*) FROM pg_database WHERE datname = '${run.last.database as string}';`)).trim()).toBe('0');
+  });
+
+  test('verify: a VERIFY_SQL that returns false → exit 1; the done file for the pod\'s server appears anyway', async () => {
+    const done = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'verify-done-')), 'done');
+    const run = await runRunner(targetEnv('postgres', { [ENV.VERIFY_SQL]: 'SELECT count(*) = 1 FROM items', [ENV.VERIFY_DONE_FILE]: done }), ['verify', backups[0]]);
+    expect(fs.existsSync(done)).toBe(true);
+    fs.rmSync(path.dirname(done), { recursive: true });
+    expect(run.code).toBe(1);
+    expect(run.lines.find(l => l.check === 'sql')).toMatchObject({ passed: false, detail: `${ENV.VERIFY_SQL} returned 'f'; true is required` });
+    expect(run.last).toMatchObject({ level: 'error', msg: 'verify failed: sql' });
+  });
+
+  describe('file:// destination', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-restore-'));
+    });
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    test('backup, list, restore round trip', async () => {
+      const env = (extra: NodeJS.ProcessEnv = {}) => ({ ...extra, [ENV.DESTINATION]: `file://${dir}` });
+      const made = await runRunner(backupEnv(env()));
+      expect(made.code).toBe(0);
+      fs.writeFileSync(path.join(dir, 'orders', '20200101T000000Z-deadbeef.pgdump.zst'), 'no manifest');
+      const listed = await runRunner(backupEnv(env()), ['list']);
+      expect(listed.lines.filter(l => l.msg === 'backup').map(l => l.key)).toEqual([made.last.key]);
+      expect(listed.last).toMatchObject({ backups: 1, incomplete: 1 });
+      const target = await newTarget();
+      const run = await runRunner(targetEnv(target, env()), ['restore']);
+      expect(run.code).toBe(0);
+      expect(await tableDigests(target)).toEqual(await tableDigests(source));
+    });
+  });
+});
