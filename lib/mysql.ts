@@ -61,6 +61,9 @@ export interface MysqlRestoreJobProps extends RestoreJobOptions, MysqlConnection
  * A Job that restores one backup of a `MysqlBackupCronJob` series with the `mariadb` client into a
  * database, which may be on another server or have another name than the one backed up. Apply it
  * by hand when needed; it runs once and is not retried.
+ *
+ * The target user needs all privileges on the database and, because the dump recreates views,
+ * triggers, routines and events with their DEFINER, `SET USER` (MariaDB 10.5.2+) or `SUPER`.
  */
 export class MysqlRestoreJob extends Construct {
   /** The underlying Job: an escape hatch for anything the props do not cover. */

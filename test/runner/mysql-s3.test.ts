@@ -151,6 +151,20 @@ describeIntegration('runner: MariaDB → S3 (radosgw), real servers', ['mysql', 
     }
   });
 
+  test("the runner's restore: latest → a new empty database → identical tables and schema code", async () => {
+    expect(first).toBeDefined();
+    const target = uniqueName('restored').replace(/-/g, '_');
+    await my.createDatabase(target);
+    // Restoring needs more than dumping: the views, triggers and routines carry DEFINER clauses,
+    // which only a user with SET USER (or SUPER) may recreate.
+    await my.sql(`GRANT ALL PRIVILEGES ON ${quoteMysqlIdent(target)}.* TO 'backup'@'127.0.0.1'; GRANT SET USER ON *.* TO 'backup'@'127.0.0.1';`);
+    const run = await runRunner(runnerEnv({ [ENV.MYSQL_DATABASE]: target }), ['restore', 'latest']);
+    expect({ code: run.code, last: run.last.msg }).toEqual({ code: 0, last: 'restore complete' });
+    expect(run.last).toMatchObject({ level: 'info', msg: 'restore complete', key: first, targetDatabase: target });
+    expect(await checksums(target)).toEqual(sourceChecksums);
+    expect(run.output).not.toContain(my.password);
+  });
+
   describe('faults: no object at the key, no manifest, no open multipart upload, earlier backups untouched, exit ≠ 0, one clear line', () => {
     let before: Record<string, string>;
     beforeEach(async () => {
