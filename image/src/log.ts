@@ -49,7 +49,9 @@ export function redactText(text: string, secrets: readonly string[]): string {
 export function redactValue(value: unknown, secrets: readonly string[], depth = 0): unknown {
   if (typeof value === 'string') return redactText(value, secrets);
   if (value instanceof Error) return redactText(describeError(value), secrets);
-  if (value === null || typeof value !== 'object' || depth > 5) return value;
+  if (value === null || typeof value !== 'object') return value;
+  // Nothing logged nests this deep; an object that does is dropped rather than written unredacted.
+  if (depth > 5) return '[nested too deep]';
   if (Array.isArray(value)) return value.map(v => redactValue(v, secrets, depth + 1));
   const out: Fields = {};
   for (const [k, v] of Object.entries(value)) out[k] = redactValue(v, secrets, depth + 1);

@@ -50,6 +50,14 @@ describe('log', () => {
     for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
   });
 
+  test('a secret nested deeper than any real field is dropped, not written unredacted', () => {
+    const { log, lines } = capture(SECRETS);
+    const secret = SECRETS[ENV.PGPASSWORD];
+    log.error('deep', { a: { b: { c: { d: { e: { f: { g: secret } } } } } } });
+    expect(lines[0]).not.toContain(secret);
+    expect(lines[0]).toContain('[nested too deep]');
+  });
+
   test('a secret with JSON-special characters is redacted before serialization', () => {
     const { log, lines } = capture({ [ENV.PGPASSWORD]: 'a"b\\c\nd' });
     log.error('pw is a"b\\c\nd');
