@@ -164,7 +164,7 @@ export function findReservedDumpArg(engine: EngineName, args: readonly string[])
  * (the runner streams the archive on stdin), connection and password, and flags that would make
  * the tool do something other than restore.
  */
-export const RESERVED_RESTORE_ARGS: Record<'postgres' | 'mysql' | 'mongo', readonly string[]> = {
+export const RESERVED_RESTORE_ARGS: Record<EngineName, readonly string[]> = {
   postgres: [
     '-f', '--file', '-F', '--format', '-h', '--host', '-p', '--port', '-U', '--username',
     '-d', '--dbname', '-W', '--password', '-j', '--jobs', '-l', '--list', '-L', '--use-list',
@@ -179,6 +179,8 @@ export const RESERVED_RESTORE_ARGS: Record<'postgres' | 'mysql' | 'mongo', reado
     '--uri', '-h', '--host', '--port', '-u', '--username', '-p', '--password', '--archive', '--gzip',
     '--config', '--dir', '-d', '--db', '--nsFrom', '--nsTo',
   ],
+  // A Redis backup is restored by starting redis-server on the file; the runner has no Redis restore.
+  redis: [],
 };
 
 /** Like `findReservedDumpArg`, for the arguments passed through to the restore tool. */

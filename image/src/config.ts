@@ -8,8 +8,6 @@ import {
   COMPRESSIONS, CompressionName, ENGINES, ENV, EngineName, findReservedDumpArg, RETENTION_COUNT_ENV,
 } from '../../lib/contract';
 
-/** How often a progress line is logged; tests shorten it. */
-export const PROGRESS_INTERVAL_ENV = ENV.PROGRESS_INTERVAL_MS;
 const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
 
 export interface S3Destination {
@@ -74,17 +72,12 @@ function readName(env: NodeJS.ProcessEnv): string {
   return name;
 }
 
-/**
- * `restore`: `true` allows restoring into a target that already has tables (or collections).
- * Local until it moves to lib/contract.ts.
- */
-export const RESTORE_FORCE_ENV = ENV.RESTORE_FORCE;
-
+/** `restore`: `true` allows restoring into a target that already has tables (or collections). */
 export function readRestoreForce(env: NodeJS.ProcessEnv): boolean {
-  const raw = env[RESTORE_FORCE_ENV];
+  const raw = env[ENV.RESTORE_FORCE];
   if (raw === undefined || raw === '' || raw === 'false') return false;
   if (raw === 'true') return true;
-  throw new ConfigError(`${RESTORE_FORCE_ENV}: '${raw}' must be 'true' or 'false'.`);
+  throw new ConfigError(`${ENV.RESTORE_FORCE}: '${raw}' must be 'true' or 'false'.`);
 }
 
 
@@ -258,10 +251,10 @@ function readMongo(env: NodeJS.ProcessEnv): MongoSettings {
 }
 
 export function readProgressInterval(env: NodeJS.ProcessEnv): number {
-  const raw = env[PROGRESS_INTERVAL_ENV];
+  const raw = env[ENV.PROGRESS_INTERVAL_MS];
   if (raw === undefined || raw === '') return DEFAULT_PROGRESS_INTERVAL_MS;
   if (!/^\d+$/.test(raw) || Number(raw) < 1) {
-    throw new ConfigError(`${PROGRESS_INTERVAL_ENV}: '${raw}' must be a positive whole number of milliseconds.`);
+    throw new ConfigError(`${ENV.PROGRESS_INTERVAL_MS}: '${raw}' must be a positive whole number of milliseconds.`);
   }
   return Number(raw);
 }

@@ -19,7 +19,7 @@ import { runPrune } from './prune';
 import { runRestore } from './restore';
 import { createStorage } from './storage';
 import { checkVerifyEngine, runVerify } from './verify';
-import { COMMAND, ENV, findReservedArg } from '../../lib/contract';
+import { COMMAND, ENV, findReservedRestoreArg } from '../../lib/contract';
 
 interface Context {
   readonly env: NodeJS.ProcessEnv;
@@ -85,7 +85,7 @@ async function restore(args: Args, { env, log, signal }: Context): Promise<numbe
   const config = loadConfig(env, []);
   const force = readRestoreForce(env);
   const engine = createEngine(config, env);
-  const reserved = findReservedArg(engine.reservedRestoreArgs, args.dumpArgs);
+  const reserved = findReservedRestoreArg(engine.name, args.dumpArgs);
   if (reserved) {
     throw new ConfigError(`restore arguments: '${reserved}' is set by the runner (connection, output or transaction mode) and cannot be passed after '--'; remove it.`);
   }

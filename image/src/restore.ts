@@ -14,7 +14,6 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Catalog, CatalogEntry, readCatalog, readManifest, resolveBackup } from './catalog';
 import { checkCompressor, startDecompressor } from './compress';
-import { RESTORE_FORCE_ENV } from './config';
 import { Engine, RestoreCommand, RestorePreflight } from './engines/engine';
 import { ConfigError } from './errors';
 import { HashCheck, IntegrityError, checkStoredObject } from './integrity';
@@ -82,7 +81,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const [target] = await Promise.all([engine.restorePreflight(), checkCompressor(manifest.compression, o.env)]);
   log.info('restore target', { tool: target.tool, server: target.server, existingTables: target.existingTables ?? null });
   if (target.existingTables && !o.force) {
-    throw new ConfigError(`the target database ${engine.database ?? ''} already has ${target.existingTables} tables or other relations; restore into an empty database, or set ${RESTORE_FORCE_ENV}=true to restore into it anyway`);
+    throw new ConfigError(`the target database ${engine.database ?? ''} already has ${target.existingTables} tables or other relations; restore into an empty database, or set ${ENV.RESTORE_FORCE}=true to restore into it anyway`);
   }
   signal.throwIfAborted();
 

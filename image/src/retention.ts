@@ -53,10 +53,10 @@ const BUCKETS: ReadonlyArray<[keyof RetentionPolicy, string, Bucket]> = [
 ];
 
 /** Throws naming the field when a policy value is not a whole number of 0 or more. */
-export function validatePolicy(policy: RetentionPolicy, describe: (field: keyof RetentionPolicy) => string = f => f): void {
+function validatePolicy(policy: RetentionPolicy): void {
   for (const [field, value] of Object.entries(policy) as Array<[keyof RetentionPolicy, number | undefined]>) {
     if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
-      throw new Error(`${describe(field)}: ${value} must be a whole number of 0 or more`);
+      throw new Error(`${field}: ${value} must be a whole number of 0 or more`);
     }
   }
 }

@@ -1,26 +1,16 @@
 import { Chart, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { podSpecOf } from './k8s';
-import { BackupSchedule, BackupStorage, PostgresBackupCronJobProps, S3Credentials } from '../../lib';
+import { exampleStorage } from '../../examples/storage';
+import { BackupSchedule, PostgresBackupCronJobProps } from '../../lib';
 
 /** A fresh chart in a fresh app, as a user's test would make one. */
 export function newChart(): Chart {
   return Testing.chart();
 }
 
-/** The quick start's S3 storage, with keys from a Secret. */
-export function s3Storage(chart: Chart): BackupStorage {
-  return BackupStorage.s3({
-    bucket: 'backups',
-    prefix: 'prod',
-    endpoint: 'http://minio.storage:9000',
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: S3Credentials.fromSecret(kplus.Secret.fromSecretName(chart, 'S3', 'backup-s3'), {
-      accessKeyIdKey: 'access-key', secretAccessKeyKey: 'secret-key',
-    }),
-  });
-}
+/** The quick start's S3 storage, with keys from a Secret: the example app's own. */
+export const s3Storage = exampleStorage;
 
 /** Complete Postgres props; tests override one prop at a time. */
 export function postgresProps(chart: Chart, overrides: Partial<PostgresBackupCronJobProps> = {}): PostgresBackupCronJobProps {

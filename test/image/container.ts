@@ -3,10 +3,11 @@
  * read-only root FS, only /tmp writable, no capabilities, --network host) and collects the
  * runner's JSON log lines. Also the gate for tests that need the built image.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { followJsonLog, type JsonLog } from '../helpers/json-log';
 import { describeIntegration, isCI, type ServerKind } from '../servers/env';
 
 export const ROOT = path.join(__dirname, '..', '..');
@@ -89,25 +90,10 @@ export function describeImage(name: string, engine: string, servers: readonly Se
   describe.skip(`${name} [skipped: ${missing}]`, fn);
 }
 
-export interface LogLine {
-  readonly time: string;
-  readonly level: 'info' | 'warn' | 'error';
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
+export type { LogLine } from '../helpers/json-log';
 
-export interface ContainerRun {
-  /** The run-in-container.sh process, which execs podman: signals sent to it reach the container. */
-  readonly child: ChildProcess;
-  /** Parsed JSON log lines so far. */
-  readonly lines: LogLine[];
-  /** stdout lines that are not JSON objects (must stay empty). */
-  readonly nonJson: string[];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stdout(): string;
-  stderr(): string;
-  waitForLine(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
-}
+/** A run of run-in-container.sh, which execs podman: signals sent to `child` reach the container. */
+export type ContainerRun = JsonLog;
 
 /**
  * A minimal environment for run-in-container.sh: it passes every BACKUP_*, AWS_*, PG* … variable
@@ -123,73 +109,7 @@ export function containerEnv(vars: Record<string, string>, podmanRunArgs?: strin
 
 /** Starts `image/run-in-container.sh <engine> <args…>`. */
 export function startContainer(engine: string, args: readonly string[], env: NodeJS.ProcessEnv): ContainerRun {
-  const child = spawn(RUN_IN_CONTAINER, [engine, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: LogLine[] = [];
-  const nonJson: string[] = [];
-  let stdout = '';
-  let stderr = '';
-  let pending = '';
-  const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
-  const take = (raw: string) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      parsed = undefined;
-    }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      nonJson.push(raw);
-      return;
-    }
-    const line = parsed as LogLine;
-    lines.push(line);
-    for (const w of [...waiters]) {
-      if (w.pred(line)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(line);
-      }
-    }
-  };
-  child.stdout!.on('data', (b: Buffer) => {
-    const text = b.toString('utf8');
-    stdout += text;
-    pending += text;
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      take(pending.slice(0, nl));
-      pending = pending.slice(nl + 1);
-    }
-  });
-  child.stderr!.on('data', (b: Buffer) => {
-    stderr += b.toString('utf8');
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(resolve => {
-    child.once('close', (code, signal) => {
-      if (pending) take(pending);
-      pending = '';
-      resolve({ code, signal });
-    });
-  });
-  return {
-    child,
-    lines,
-    nonJson,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    exited,
-    waitForLine(pred, timeoutMs = 60_000) {
-      const found = lines.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise<LogLine>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; got:\n${stdout}${stderr}`)), timeoutMs);
-        waiters.push({ pred, resolve: l => { clearTimeout(timer); resolve(l); } });
-        void exited.then(() => setImmediate(() => {
-          clearTimeout(timer);
-          reject(new Error(`container exited before a matching log line; got:\n${stdout}${stderr}`));
-        }));
-      });
-    },
-  };
+  return followJsonLog(spawn(RUN_IN_CONTAINER, [engine, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }), 'container');
 }
 
 /** Runs `image/run-in-container.sh` to completion. */

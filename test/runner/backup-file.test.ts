@@ -12,7 +12,6 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { baseEnv, buildRunner, childPids, isAlive, runRunner, startRunner } from './runner-process';
 import { expectedSha256, readRecords, writeStandIns } from './stand-ins';
-import { PROGRESS_INTERVAL_ENV } from '../../image/src/config';
 import { ENV } from '../../lib/contract';
 
 const MiB = 1024 * 1024;
@@ -45,7 +44,7 @@ function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     [ENV.PGDATABASE]: 'orders',
     [ENV.PGUSER]: 'backup',
     [ENV.PGPASSWORD]: PASSWORD,
-    [PROGRESS_INTERVAL_ENV]: '50',
+    [ENV.PROGRESS_INTERVAL_MS]: '50',
     STANDIN_RECORD: record,
     ...extra,
   }, standIns);

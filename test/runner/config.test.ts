@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runRunner } from './runner-process';
 import { parseArgs } from '../../image/src/args';
-import { loadConfig, PROGRESS_INTERVAL_ENV } from '../../image/src/config';
+import { loadConfig } from '../../image/src/config';
 import { ConfigError } from '../../image/src/errors';
 import { ENV } from '../../lib/contract';
 
@@ -74,7 +74,7 @@ describe('loadConfig', () => {
     [{ [ENV.S3_FORCE_PATH_STYLE]: 'yes' }, /^BACKUP_S3_FORCE_PATH_STYLE: 'yes' must be 'true' or 'false'/],
     [{ [ENV.PGDATABASE]: undefined }, /^PGDATABASE is not set: set it to the database to dump/],
     [{ [ENV.PGPORT]: '5432x' }, /^PGPORT: '5432x' is not a TCP port/],
-    [{ [PROGRESS_INTERVAL_ENV]: '0' }, /^BACKUP_PROGRESS_INTERVAL_MS: '0' must be a positive whole number/],
+    [{ [ENV.PROGRESS_INTERVAL_MS]: '0' }, /^BACKUP_PROGRESS_INTERVAL_MS: '0' must be a positive whole number/],
   ])('%j is rejected naming the variable', (change, message) => {
     const env: NodeJS.ProcessEnv = { ...PG, ...change };
     for (const [k, v] of Object.entries(change)) if (v === undefined) delete env[k];

@@ -10,7 +10,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LogLine, baseEnv, buildRunner, childPids, isAlive, runRunner, startRunner } from './runner-process';
 import { TestBucket, createTestBucket, expectNothingLeft, keyOf, samplePeakRss, sha256File } from './s3-helpers';
-import { PROGRESS_INTERVAL_ENV } from '../../image/src/config';
 import { ENV } from '../../lib/contract';
 import { describeIntegration, requireMysql, requireS3, uniqueName } from '../servers/env';
 import { quoteMysqlIdent } from '../servers/mariadb';
@@ -70,7 +69,7 @@ describeIntegration('runner: MariaDB → S3 (radosgw), real servers', ['mysql', 
       [ENV.MYSQL_USER]: my.user,
       [ENV.MYSQL_PASSWORD]: my.password,
       [ENV.MYSQL_DATABASE]: source,
-      [PROGRESS_INTERVAL_ENV]: '100',
+      [ENV.PROGRESS_INTERVAL_MS]: '100',
       TMPDIR: tmp,
       ...extra,
     });

@@ -13,11 +13,10 @@ import * as path from 'node:path';
 import { LogLine, baseEnv, buildRunner, childPids, isAlive, runRunner, startRunner } from './runner-process';
 import { TestBucket, createTestBucket, expectNothingLeft as expectBucketAsBefore, keyOf, samplePeakRss, sha256File } from './s3-helpers';
 import { TcpProxy } from './tcp-proxy';
-import { PROGRESS_INTERVAL_ENV } from '../../image/src/config';
 import { ENV } from '../../lib/contract';
 import { describeIntegration, requirePostgres, requireS3, uniqueName } from '../servers/env';
 import { freePort } from '../servers/ports';
-import { PG_BINDIR, quoteIdent } from '../servers/postgres';
+import { PG_BINDIR, tableDigests } from '../servers/postgres';
 
 jest.setTimeout(300_000);
 
@@ -49,7 +48,7 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
         ARRAY['a', g::text, E'quote\\'s'], CASE WHEN g % 3 = 0 THEN NULL ELSE 'v' END FROM generate_series(1, 1000) g;
     `, source);
     await buildRunner();
-    sourceDigests = await tableDigests(source);
+    sourceDigests = await digests(source);
   });
 
   afterAll(() => b?.s3.destroy());
@@ -64,19 +63,12 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
       [ENV.PGUSER]: pg.user,
       [ENV.PGPASSWORD]: pg.password,
       [ENV.PGDATABASE]: source,
-      [PROGRESS_INTERVAL_ENV]: '100',
+      [ENV.PROGRESS_INTERVAL_MS]: '100',
       ...extra,
     });
   }
 
-  /** md5 over every row of each table, in key order. */
-  async function tableDigests(db: string): Promise<Record<string, string>> {
-    const out: Record<string, string> = {};
-    for (const t of TABLES) {
-      out[t] = (await pg.psql(`SELECT count(*) || ':' || md5(string_agg(x::text, '|' ORDER BY x.id)) FROM ${quoteIdent(t)} x;`, db)).trim();
-    }
-    return out;
-  }
+  const digests = (db: string) => tableDigests(pg, db, TABLES);
 
   const objects = () => b.objects();
   const openUploads = () => b.openUploads();
@@ -146,7 +138,7 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
       for (const line of run.output.split('\n').filter(Boolean)) expect(() => JSON.parse(line)).not.toThrow();
 
       const restored = await restore(dataFile);
-      expect(await tableDigests(restored)).toEqual(sourceDigests);
+      expect(await digests(restored)).toEqual(sourceDigests);
       first = { key, manifest };
       process.stderr.write(`[runner round trip] peak RSS ${(peakRss() / MB).toFixed(0)} MB; raw ${(manifest.rawBytes / MB).toFixed(0)} MB → stored ${(manifest.bytes / MB).toFixed(0)} MB in ${manifest.durationSeconds} s (${(manifest.rawBytes / MB / manifest.durationSeconds).toFixed(0)} MB/s raw)\n`);
     } finally {
@@ -253,7 +245,7 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
       const manifest = JSON.parse(fs.readFileSync(path.join(dir, `${key}.manifest.json`), 'utf8'));
       expect(manifest.sha256).toBe(sha256File(path.join(dir, key)));
       const restored = await restore(path.join(dir, key));
-      expect(await tableDigests(restored)).toEqual(sourceDigests);
+      expect(await digests(restored)).toEqual(sourceDigests);
     });
 
     test('pg_dump killed mid-stream leaves no file, not even a temporary one', async () => {

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { CreateMultipartUploadCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { baseEnv, buildRunner, runRunner } from './runner-process';
 import { TestBucket, createTestBucket } from './s3-helpers';
-import { backupKey, timeOfId, timestamp } from '../../image/src/key';
+import { backupIdOf, backupKey, timeOfId, timestamp } from '../../image/src/key';
 import { applyRetention } from '../../image/src/retention';
 import { ENV } from '../../lib/contract';
 import { describeIntegration, requirePostgres, uniqueName } from '../servers/env';
@@ -53,7 +53,6 @@ describeIntegration('runner: prune against radosgw', ['postgres', 's3'], () => {
     return key;
   }
 
-  const idOf = (key: string) => key.slice(key.lastIndexOf('/') + 1).split('.')[0];
   const env = (name: string, extra: NodeJS.ProcessEnv = {}) => baseEnv({ [ENV.ENGINE]: 'postgres', ...b.runnerEnv('hist'), [ENV.NAME]: name, ...extra });
 
   test('a 60-day history: exactly the policy\'s backups remain; old leftovers go, recent ones stay', async () => {
@@ -69,7 +68,7 @@ describeIntegration('runner: prune against radosgw', ['postgres', 's3'], () => {
     const other = await seed('other', new Date(now - 50 * DAY));
 
     const policy = { keepLast: 2, keepDaily: 4, keepWeekly: 3, keepMonthly: 2 };
-    const expected = applyRetention(keys.map(k => ({ id: idOf(k), key: k, time: timeOfId(idOf(k)) })), policy);
+    const expected = applyRetention(keys.map(k => ({ id: backupIdOf(k), key: k, time: timeOfId(backupIdOf(k)) })), policy);
     expect(expected.remove.length).toBeGreaterThan(10);
 
     const run = await runRunner(env('orders', {

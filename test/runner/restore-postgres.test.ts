@@ -10,10 +10,10 @@ import * as path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { baseEnv, buildRunner, runRunner } from './runner-process';
 import { TestBucket, createTestBucket } from './s3-helpers';
-import { PROGRESS_INTERVAL_ENV, RESTORE_FORCE_ENV } from '../../image/src/config';
+import { backupIdOf } from '../../image/src/key';
 import { ENV } from '../../lib/contract';
 import { describeIntegration, requirePostgres, uniqueName } from '../servers/env';
-import { quoteIdent } from '../servers/postgres';
+import { quoteIdent, tableDigests } from '../servers/postgres';
 
 jest.setTimeout(180_000);
 
@@ -44,12 +44,12 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
       INSERT INTO kinds (j, b, a, nul) SELECT jsonb_build_object('k', g), decode(md5(g::text), 'hex'),
         ARRAY['a', g::text, E'quote\\'s'], CASE WHEN g % 3 = 0 THEN NULL ELSE 'v' END FROM generate_series(1, 500) g;
     `, source);
-    digests = await tableDigests(source);
+    digests = await digestsOf(source);
     await buildRunner();
     for (let i = 0; i < 2; i++) {
       const run = await runRunner(backupEnv());
       expect(run.code).toBe(0);
-      backups.push(idOf(run.last.key as string));
+      backups.push(backupIdOf(run.last.key as string));
       // Distinct timestamps, so "latest" is well defined.
       await new Promise(r => setTimeout(r, 1100));
     }
@@ -58,8 +58,6 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
   });
 
   afterAll(() => b?.s3.destroy());
-
-  const idOf = (key: string) => path.basename(key).split('.')[0];
 
   function backupEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     return baseEnv({
@@ -71,7 +69,7 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
       [ENV.PGUSER]: pg.user,
       [ENV.PGPASSWORD]: pg.password,
       [ENV.PGDATABASE]: source,
-      [PROGRESS_INTERVAL_ENV]: '100',
+      [ENV.PROGRESS_INTERVAL_MS]: '100',
       ...extra,
     });
   }
@@ -87,13 +85,7 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
     return name;
   }
 
-  async function tableDigests(db: string): Promise<Record<string, string>> {
-    const out: Record<string, string> = {};
-    for (const t of TABLES) {
-      out[t] = (await pg.psql(`SELECT count(*) || ':' || md5(string_agg(x::text, '|' ORDER BY x.id)) FROM ${quoteIdent(t)} x;`, db)).trim();
-    }
-    return out;
-  }
+  const digestsOf = (db: string) => tableDigests(pg, db, TABLES);
 
   const userTables = async (db: string) => Number((await pg.psql('SELECT count(*) FROM pg_tables WHERE schemaname = \'public\';', db)).trim());
 
@@ -121,7 +113,7 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
     const msgs = run.lines.map(l => l.msg);
     expect(msgs.indexOf('integrity verified')).toBeGreaterThan(msgs.indexOf('restore target'));
     expect(run.last).toMatchObject({ msg: 'restore complete', id: backups[1], targetDatabase: target });
-    expect(await tableDigests(target)).toEqual(digests);
+    expect(await digestsOf(target)).toEqual(digests);
     expect(run.output).not.toContain(rolePassword);
   });
 
@@ -130,7 +122,7 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
     const run = await runRunner(targetEnv(target), ['restore', backups[0]]);
     expect(run.code).toBe(0);
     expect(run.last).toMatchObject({ msg: 'restore complete', id: backups[0] });
-    expect(await tableDigests(target)).toEqual(digests);
+    expect(await digestsOf(target)).toEqual(digests);
   });
 
   test('refuses a target that already has tables, unless forced', async () => {
@@ -138,11 +130,11 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
     await pg.psql(`CREATE TABLE keep_me (x int); ALTER TABLE keep_me OWNER TO ${quoteIdent(role)};`, target);
     const run = await runRunner(targetEnv(target), ['restore']);
     expect(run.code).toBe(2);
-    expect(run.last.msg).toMatch(new RegExp(`^configuration error: the target database ${target} already has 1 tables.*set ${RESTORE_FORCE_ENV}=true`));
+    expect(run.last.msg).toMatch(new RegExp(`^configuration error: the target database ${target} already has 1 tables.*set ${ENV.RESTORE_FORCE}=true`));
     expect(await userTables(target)).toBe(1);
-    const forced = await runRunner(targetEnv(target, { [RESTORE_FORCE_ENV]: 'true' }), ['restore']);
+    const forced = await runRunner(targetEnv(target, { [ENV.RESTORE_FORCE]: 'true' }), ['restore']);
     expect(forced.code).toBe(0);
-    expect(await tableDigests(target)).toEqual(digests);
+    expect(await digestsOf(target)).toEqual(digests);
   });
 
   test('an unknown id: not found, with the newest ids', async () => {
@@ -265,7 +257,7 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
       const target = await newTarget();
       const run = await runRunner(targetEnv(target, env()), ['restore']);
       expect(run.code).toBe(0);
-      expect(await tableDigests(target)).toEqual(await tableDigests(source));
+      expect(await digestsOf(target)).toEqual(await digestsOf(source));
     });
   });
 });

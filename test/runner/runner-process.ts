@@ -2,11 +2,12 @@
  * Runs the bundled runner as a real child process, the way the image runs it, and collects its
  * JSON log lines.
  */
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { build } from 'esbuild';
+import { followJsonLog, type JsonLog } from '../helpers/json-log';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -32,81 +33,23 @@ export function buildRunner(): Promise<string> {
   return built;
 }
 
-export interface LogLine {
-  readonly time: string;
-  readonly level: 'info' | 'warn' | 'error';
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
+export type { LogLine } from '../helpers/json-log';
 
-export interface RunnerRun {
-  readonly child: ChildProcess;
-  /** Parsed log lines so far (stdout). */
-  readonly lines: LogLine[];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+export interface RunnerRun extends JsonLog {
   /** Raw stdout + stderr so far, for "no secret anywhere" checks. */
   output(): string;
-  /** Resolves with the first line matching `pred` (rejects if the runner exits first). */
-  waitForLine(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
 }
 
 export async function startRunner(env: NodeJS.ProcessEnv, args: readonly string[] = ['backup']): Promise<RunnerRun> {
   const runner = await buildRunner();
   const child = spawn(process.execPath, [runner, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: LogLine[] = [];
-  let stdout = '';
-  let stderr = '';
-  let pending = '';
-  const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
-  child.stdout!.on('data', (b: Buffer) => {
-    const text = b.toString('utf8');
-    stdout += text;
-    pending += text;
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const raw = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      let line: LogLine;
-      try {
-        line = JSON.parse(raw) as LogLine;
-      } catch {
-        throw new Error(`runner wrote a line that is not JSON: ${raw}`);
-      }
-      lines.push(line);
-      for (const w of [...waiters]) {
-        if (w.pred(line)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(line);
-        }
-      }
-    }
+  const log = followJsonLog(child, 'runner');
+  // Every stdout line of the runner is a JSON object: a run that printed anything else fails.
+  const exited = log.exited.then(status => {
+    if (log.nonJson.length > 0) throw new Error(`runner wrote lines that are not JSON: ${log.nonJson.join('\n')}`);
+    return status;
   });
-  child.stderr!.on('data', (b: Buffer) => {
-    stderr += b.toString('utf8');
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(resolve => {
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-  return {
-    child,
-    lines,
-    output: () => stdout + stderr,
-    exited,
-    waitForLine(pred, timeoutMs = 60_000) {
-      const found = lines.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise<LogLine>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; got:\n${stdout}${stderr}`)), timeoutMs);
-        waiters.push({ pred, resolve: l => { clearTimeout(timer); resolve(l); } });
-        void exited.then(() => {
-          setImmediate(() => {
-            clearTimeout(timer);
-            reject(new Error(`runner exited before a matching log line; got:\n${stdout}${stderr}`));
-          });
-        });
-      });
-    },
-  };
+  return { ...log, exited, output: () => log.stdout() + log.stderr() };
 }
 
 /** Runs the runner to completion. */

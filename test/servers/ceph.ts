@@ -20,6 +20,8 @@ import {
   removeDir,
   run,
   runAsFor,
+  startFailure,
+  stopOnce,
   waitUntil,
   writeOwned,
   type RunAs,
@@ -235,7 +237,6 @@ async function startOnce(options: StartS3Options): Promise<S3Server> {
     const endpoint = `http://127.0.0.1:${rgwPort}`;
     await waitUntil('radosgw answering HTTP', () => httpOk(endpoint), { timeoutMs: remaining(), intervalMs: 100, daemons });
 
-    let stopped: Promise<void> | undefined;
     return {
       endpoint,
       region: 'us-east-1',
@@ -243,20 +244,15 @@ async function startOnce(options: StartS3Options): Promise<S3Server> {
       secretAccessKey,
       dir,
       pids: { mon: mon.pid ?? -1, osd: osd.pid ?? -1, rgw: rgw.pid ?? -1 },
-      stop: () => {
-        // SIGKILL: the cluster's data is deleted next, and a clean OSD shutdown takes seconds.
-        stopped ??= Promise.all(daemons.map((d) => d.stop('SIGKILL'))).then(() => removeDir(dir));
-        return stopped;
-      },
+      // SIGKILL: the cluster's data is deleted next, and a clean OSD shutdown takes seconds.
+      stop: stopOnce(() => Promise.all(daemons.map((d) => d.stop('SIGKILL'))), dir),
     };
   } catch (e) {
     await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
     const logs = logTails(listLogs(logDir));
     const portTaken = isAddressInUse(logs) && !process.env.KEEP_TEST_SERVERS;
-    const message = `Ceph S3 (radosgw) failed to start after ${Date.now() - started} ms: ${(e as Error).message}\n${logs}`;
-    if (process.env.KEEP_TEST_SERVERS) throw new Error(`${message}\n(kept ${dir} because KEEP_TEST_SERVERS is set)`);
-    removeDir(dir);
-    throw portTaken ? new PortTakenError(message) : new Error(message);
+    const failure = startFailure(`Ceph S3 (radosgw) failed to start after ${Date.now() - started} ms: ${(e as Error).message}\n${logs}`, dir);
+    throw portTaken ? new PortTakenError(failure.message) : failure;
   }
 }
 

@@ -16,9 +16,10 @@ import {
   makeTempDir,
   missingExecutables,
   mkdirOwned,
-  removeDir,
   run,
   runAsFor,
+  startFailure,
+  stopOnce,
   tailFile,
   waitUntil,
 } from './proc';
@@ -155,7 +156,6 @@ export async function startMariadb(options: { readyTimeoutMs?: number } = {}): P
     ].join('\n'));
     const version = (await admin.sql('SELECT VERSION();')).trim();
     const server = daemon;
-    let stopped: Promise<void> | undefined;
     return {
       host: '127.0.0.1',
       port,
@@ -167,18 +167,11 @@ export async function startMariadb(options: { readyTimeoutMs?: number } = {}): P
       pid: server.pid ?? -1,
       dataDir,
       logFile,
-      stop: () => {
-        stopped ??= server.stop('SIGKILL').then(() => removeDir(dir));
-        return stopped;
-      },
+      // SIGKILL: its data is deleted next.
+      stop: stopOnce(() => server.stop('SIGKILL'), dir),
     };
   } catch (e) {
     await daemon?.stop('SIGKILL');
-    const message = `MariaDB failed to start: ${(e as Error).message}\n${logTails([logFile, path.join(dir, 'mariadbd.stderr')])}`;
-    if (process.env.KEEP_TEST_SERVERS) {
-      throw new Error(`${message}\n(kept ${dir} because KEEP_TEST_SERVERS is set)`);
-    }
-    removeDir(dir);
-    throw new Error(message);
+    throw startFailure(`MariaDB failed to start: ${(e as Error).message}\n${logTails([logFile, path.join(dir, 'mariadbd.stderr')])}`, dir);
   }
 }

@@ -16,9 +16,10 @@ import {
   makeTempDir,
   missingExecutables,
   mkdirOwned,
-  removeDir,
   run,
   runAsFor,
+  startFailure,
+  stopOnce,
   tailFile,
   waitUntil,
   writeOwned,
@@ -72,6 +73,15 @@ export function missingPostgresBinaries(bindir = PG_BINDIR): string[] {
 /** Quotes an SQL identifier. */
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Row count and md5 over every row of each table, in `id` order: equal only for identical data. */
+export async function tableDigests(admin: PostgresAdmin, db: string, tables: readonly string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const t of tables) {
+    out[t] = (await admin.psql(`SELECT count(*) || ':' || md5(string_agg(x::text, '|' ORDER BY x.id)) FROM ${quoteIdent(t)} x;`, db)).trim();
+  }
+  return out;
 }
 
 export function postgresAdmin(conn: PostgresConnection, bindir = PG_BINDIR): PostgresAdmin {
@@ -190,7 +200,6 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     await admin.psql(`CREATE ROLE backup LOGIN PASSWORD '${password}'; GRANT pg_read_all_data TO backup;`);
     const versionNum = Number((await admin.psql('SHOW server_version_num;')).trim());
     const server = daemon;
-    let stopped: Promise<void> | undefined;
     return {
       ...base,
       version: Math.floor(versionNum / 10_000),
@@ -198,19 +207,11 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       pid: server.pid ?? -1,
       dataDir,
       logFile,
-      stop: () => {
-        // SIGQUIT to the postmaster is `pg_ctl stop -m immediate`: no checkpoint, we delete the data anyway.
-        stopped ??= server.stop('SIGQUIT', 5_000).then(() => removeDir(dir));
-        return stopped;
-      },
+      // SIGQUIT to the postmaster is `pg_ctl stop -m immediate`: no checkpoint, we delete the data anyway.
+      stop: stopOnce(() => server.stop('SIGQUIT', 5_000), dir),
     };
   } catch (e) {
     await daemon?.stop('SIGKILL');
-    const message = `PostgreSQL failed to start: ${(e as Error).message}\n${logTails([logFile])}`;
-    if (process.env.KEEP_TEST_SERVERS) {
-      throw new Error(`${message}\n(kept ${dir} because KEEP_TEST_SERVERS is set)`);
-    }
-    removeDir(dir);
-    throw new Error(message);
+    throw startFailure(`PostgreSQL failed to start: ${(e as Error).message}\n${logTails([logFile])}`, dir);
   }
 }

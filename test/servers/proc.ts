@@ -223,6 +223,25 @@ export function removeDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 
+/** A server's stop(): runs `stopDaemons` then removes `dir`, once; later calls share the first. */
+export function stopOnce(stopDaemons: () => Promise<unknown>, dir: string): () => Promise<void> {
+  let stopped: Promise<void> | undefined;
+  return () => {
+    stopped ??= stopDaemons().then(() => removeDir(dir));
+    return stopped;
+  };
+}
+
+/**
+ * The error for a server that did not start (`message` should carry its log tails). Its directory
+ * is removed, unless KEEP_TEST_SERVERS is set to keep it for a look.
+ */
+export function startFailure(message: string, dir: string): Error {
+  if (process.env.KEEP_TEST_SERVERS) return new Error(`${message}\n(kept ${dir} because KEEP_TEST_SERVERS is set)`);
+  removeDir(dir);
+  return new Error(message);
+}
+
 function removeStaleTempDirs(): void {
   let entries: string[];
   try {

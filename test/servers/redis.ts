@@ -13,9 +13,10 @@ import {
   logTails,
   makeTempDir,
   missingExecutables,
-  removeDir,
   run,
   runAsFor,
+  startFailure,
+  stopOnce,
   tailFile,
   waitUntil,
 } from './proc';
@@ -108,24 +109,17 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       }
       const version = /redis_version:(\S+)/.exec(await redisCli(conn, ['INFO', 'server']))?.[1] ?? '';
       const server = daemon;
-      let stopped: Promise<void> | undefined;
       return {
         ...conn,
         version,
         pid: server.pid ?? -1,
         dir,
         logFile,
-        stop: () => {
-          stopped ??= server.stop('SIGKILL').then(() => removeDir(dir));
-          return stopped;
-        },
+        stop: stopOnce(() => server.stop('SIGKILL'), dir),
       };
     }
   } catch (e) {
     await daemon?.stop('SIGKILL');
-    const message = `Redis failed to start: ${(e as Error).message}\n${logTails([logFile])}`;
-    if (process.env.KEEP_TEST_SERVERS) throw new Error(`${message}\n(kept ${dir} because KEEP_TEST_SERVERS is set)`);
-    removeDir(dir);
-    throw new Error(message);
+    throw startFailure(`Redis failed to start: ${(e as Error).message}\n${logTails([logFile])}`, dir);
   }
 }

@@ -71,8 +71,6 @@ export interface Engine {
   readonly format: string;
   /** File extension before any compression suffix, e.g. `pgdump`. */
   readonly extension: string;
-  /** Restore-tool flags the runner owns (connection, output, transaction mode): not allowed after `--`. */
-  readonly reservedRestoreArgs: readonly string[];
   /**
    * Checks the tool is there and, where possible, that it can reach and dump the server.
    * Rejects with a one-line cause before any byte is written.

@@ -3,7 +3,6 @@
  * never goes into argv (visible in `ps` and /proc): mongodump reads it from a YAML config file in
  * a private directory, removed when the dump ends, whatever the outcome.
  */
-import { RESERVED_RESTORE_ARGS } from '../../../lib/contract';
 import { MongoSettings } from '../config';
 import { writePrivateFile } from '../private-file';
 import { capture, childEnv, firstLine } from '../proc';
@@ -13,7 +12,6 @@ export class MongoEngine implements Engine {
   public readonly name = 'mongo' as const;
   public readonly format = 'mongodump-archive';
   public readonly extension = 'archive';
-  public readonly reservedRestoreArgs = RESERVED_RESTORE_ARGS.mongo;
   public readonly database: string | undefined;
   private readonly env: NodeJS.ProcessEnv;
 

@@ -6,7 +6,7 @@
  * /proc/<pid>/environ): every connection setting goes into a private option file, passed as
  * `--defaults-extra-file`, which must be the first argument, and removed when the tool ends.
  */
-import { ENV, RESERVED_RESTORE_ARGS } from '../../../lib/contract';
+import { ENV } from '../../../lib/contract';
 import { readPort, required } from '../config';
 import { ConfigError } from '../errors';
 import { withPrivateFile, writePrivateFile } from '../private-file';
@@ -67,7 +67,6 @@ export class MysqlEngine implements Engine {
   public readonly name = 'mysql' as const;
   public readonly format = 'mysqldump-sql';
   public readonly extension = 'sql';
-  public readonly reservedRestoreArgs = RESERVED_RESTORE_ARGS.mysql;
   public readonly database: string;
   private readonly settings: MysqlSettings;
   private readonly env: NodeJS.ProcessEnv;

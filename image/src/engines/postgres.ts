@@ -5,7 +5,7 @@
  * never appears in argv.
  */
 import { Transform, TransformCallback } from 'node:stream';
-import { ENV, RESERVED_RESTORE_ARGS } from '../../../lib/contract';
+import { ENV } from '../../../lib/contract';
 import { PostgresSettings } from '../config';
 import { capture, childEnv, firstLine } from '../proc';
 import { DumpCommand, Engine, Preflight, RestoreCommand, RestorePreflight } from './engine';
@@ -73,7 +73,6 @@ export class PostgresEngine implements Engine {
   public readonly name = 'postgres' as const;
   public readonly format = 'pg_dump-custom';
   public readonly extension = 'pgdump';
-  public readonly reservedRestoreArgs = RESERVED_RESTORE_ARGS.postgres;
   public readonly database: string;
   private readonly env: NodeJS.ProcessEnv;
 

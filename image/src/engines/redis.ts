@@ -31,7 +31,6 @@ export class RedisEngine implements Engine {
   public readonly name = 'redis' as const;
   public readonly format = 'redis-rdb';
   public readonly extension = 'rdb';
-  public readonly reservedRestoreArgs = [];
   /** An RDB holds every logical database of the server. */
   public readonly database = undefined;
   private readonly connection: string[];
