@@ -1,12 +1,17 @@
 /**
  * The contract between the constructs and the companion image's runner: environment variable
  * names, engine names, argv layout and the image's fixed identity. Both sides import this file,
- * so a name changes in exactly one place. Internal: not exported from the package index.
+ * so a name changes in exactly one place. Each engine's own variables are in its registry entry
+ * (lib/registry.ts). Internal: not exported from the package index.
  */
+import { ENGINE_NAMES, ENGINE_REGISTRY, EngineName } from './registry';
+
+export { ENGINE_NAMES };
+export type { EngineName };
 
 /** Environment variables the runner reads. Standard names first, our own are prefixed `BACKUP_`. */
 export const ENV = {
-  /** Which engine to run (`postgres`, `mongo`, `mysql`, `redis`). */
+  /** Which engine to run: a name from the engine registry (lib/registry.ts). */
   ENGINE: 'BACKUP_ENGINE',
   /** `s3://bucket/prefix` or `file:///mounted/path`. */
   DESTINATION: 'BACKUP_DESTINATION',
@@ -18,41 +23,12 @@ export const ENV = {
   S3_FORCE_PATH_STYLE: 'BACKUP_S3_FORCE_PATH_STYLE',
   /** Progress log interval in milliseconds (default 10000); tests shorten it. */
   PROGRESS_INTERVAL_MS: 'BACKUP_PROGRESS_INTERVAL_MS',
-  /** The MongoDB connection string (always from a Secret). */
-  MONGO_URI: 'BACKUP_MONGO_URI',
-  /** The MongoDB database to dump (optional: all databases). */
-  MONGO_DATABASE: 'BACKUP_MONGO_DATABASE',
-  // MySQL/MariaDB: our own names, not the clients' MYSQL_HOST/MYSQL_PWD. The runner hands all of them
-  // to the client tools in a private option file; MYSQL_PWD would put the password into the dump
-  // tool's environment (readable in /proc by the same user) and is deprecated by both projects.
-  MYSQL_HOST: 'BACKUP_MYSQL_HOST',
-  MYSQL_PORT: 'BACKUP_MYSQL_PORT',
-  MYSQL_USER: 'BACKUP_MYSQL_USER',
-  /** The MySQL/MariaDB user's password (always from a Secret). */
-  MYSQL_PASSWORD: 'BACKUP_MYSQL_PASSWORD',
-  MYSQL_DATABASE: 'BACKUP_MYSQL_DATABASE',
-  /** `false` connects without TLS (`skip-ssl`); otherwise the client's default applies. */
-  MYSQL_TLS: 'BACKUP_MYSQL_TLS',
-  REDIS_HOST: 'BACKUP_REDIS_HOST',
-  REDIS_PORT: 'BACKUP_REDIS_PORT',
-  /** An ACL user name (Redis 6+); without it redis-cli authenticates as `default`. */
-  REDIS_USER: 'BACKUP_REDIS_USER',
-  /** redis-cli's own variable for the password (always from a Secret), so it never reaches argv. */
-  REDISCLI_AUTH: 'REDISCLI_AUTH',
-
   // The AWS SDK's own names, so any credential chain (IRSA, Pod Identity) works unchanged.
   AWS_ACCESS_KEY_ID: 'AWS_ACCESS_KEY_ID',
   AWS_SECRET_ACCESS_KEY: 'AWS_SECRET_ACCESS_KEY',
   AWS_SESSION_TOKEN: 'AWS_SESSION_TOKEN',
   AWS_REGION: 'AWS_REGION',
   AWS_ENDPOINT_URL_S3: 'AWS_ENDPOINT_URL_S3',
-
-  // libpq's own names: pg_dump reads them, and a password never reaches argv.
-  PGHOST: 'PGHOST',
-  PGPORT: 'PGPORT',
-  PGUSER: 'PGUSER',
-  PGPASSWORD: 'PGPASSWORD',
-  PGDATABASE: 'PGDATABASE',
 
   // Retention (restic's forget vocabulary). When any is set, `backup` prunes after a successful
   // run; `prune` applies them on its own. Counts are whole numbers >= 0.
@@ -88,16 +64,12 @@ export const RETENTION_COUNT_ENV = [
   ['keepYearly', ENV.KEEP_YEARLY],
 ] as const;
 
-/** Engine names as written to `BACKUP_ENGINE`. */
-export const ENGINES = ['postgres', 'mongo', 'mysql', 'redis'] as const;
-export type EngineName = typeof ENGINES[number];
-
 /**
  * Variables whose values are secrets: redacted from every log line, and removed from the
  * environment of every child process except the one tool that needs its own.
  */
 export const SECRET_ENV: readonly string[] = [
-  ENV.AWS_SECRET_ACCESS_KEY, ENV.AWS_SESSION_TOKEN, ENV.PGPASSWORD, ENV.MONGO_URI, ENV.MYSQL_PASSWORD, ENV.REDISCLI_AUTH,
+  ENV.AWS_SECRET_ACCESS_KEY, ENV.AWS_SESSION_TOKEN, ...ENGINE_NAMES.flatMap(name => ENGINE_REGISTRY[name].secretEnv),
 ];
 
 /** Compression names as written to `BACKUP_COMPRESSION`. */
@@ -124,81 +96,8 @@ export const BACKUP_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/;
 /** The id `restore` and `verify` accept for the newest complete backup of the series when they run. */
 export const LATEST_BACKUP_ID = 'latest';
 
-/** Separates the runner's own argv from extra arguments passed through to the dump tool. */
-export const DUMP_ARGS_SEPARATOR = '--';
-
-/**
- * Dump-tool flags the runner owns. Passing them through would break streaming (output files,
- * directory format), bypass the connection settings, or put a secret into argv.
- */
-export const RESERVED_DUMP_ARGS: Record<EngineName, readonly string[]> = {
-  postgres: [
-    '-f', '--file', '-F', '--format', '-h', '--host', '-p', '--port', '-U', '--username',
-    '-d', '--dbname', '-W', '--password', '-j', '--jobs', '-Z', '--compress',
-  ],
-  mongo: [
-    '--uri', '-h', '--host', '--port', '-u', '--username', '-p', '--password', '--out', '-o',
-    '--archive', '--gzip', '--config', '-d', '--db',
-  ],
-  mysql: [
-    '--defaults-file', '--defaults-extra-file', '--defaults-group-suffix', '--no-defaults', '--print-defaults',
-    '-h', '--host', '-P', '--port', '-S', '--socket', '--protocol', '-u', '--user', '-p', '--password',
-    '-r', '--result-file', '-T', '--tab', '--dir', '-X', '--xml',
-    '-A', '--all-databases', '-B', '--databases',
-  ],
-  redis: [
-    '-h', '-p', '-s', '-u', '-a', '--pass', '--user', '--askpass', '--rdb', '--functions-rdb',
-  ],
-};
-
-/**
- * Returns the first reserved flag found in `args` (as `--flag` or `--flag=value`, or a short flag
- * with its value attached), or undefined.
- */
-export function findReservedDumpArg(engine: EngineName, args: readonly string[]): string | undefined {
-  return findReservedArg(RESERVED_DUMP_ARGS[engine], args);
-}
-
-/**
- * Restore-tool flags the runner owns (`pg_restore`, `mariadb`, `mongorestore`): input and format
- * (the runner streams the archive on stdin), connection and password, and flags that would make
- * the tool do something other than restore.
- */
-export const RESERVED_RESTORE_ARGS: Record<EngineName, readonly string[]> = {
-  postgres: [
-    '-f', '--file', '-F', '--format', '-h', '--host', '-p', '--port', '-U', '--username',
-    '-d', '--dbname', '-W', '--password', '-j', '--jobs', '-l', '--list', '-L', '--use-list',
-    '-1', '--single-transaction',
-  ],
-  mysql: [
-    '--defaults-file', '--defaults-extra-file', '--defaults-group-suffix', '--no-defaults', '--print-defaults',
-    '-h', '--host', '-P', '--port', '-S', '--socket', '--protocol', '-u', '--user', '-p', '--password',
-    '-D', '--database', '-e', '--execute',
-  ],
-  mongo: [
-    '--uri', '-h', '--host', '--port', '-u', '--username', '-p', '--password', '--archive', '--gzip',
-    '--config', '--dir', '-d', '--db', '--nsFrom', '--nsTo',
-  ],
-  // A Redis backup is restored by starting redis-server on the file; the runner has no Redis restore.
-  redis: [],
-};
-
-/** Like `findReservedDumpArg`, for the arguments passed through to the restore tool. */
-export function findReservedRestoreArg(engine: keyof typeof RESERVED_RESTORE_ARGS, args: readonly string[]): string | undefined {
-  return findReservedArg(RESERVED_RESTORE_ARGS[engine], args);
-}
-
-/** The first of `reserved` in `args` (as `--flag`, `--flag=value`, or a short flag with its value attached). */
-export function findReservedArg(reserved: readonly string[], args: readonly string[]): string | undefined {
-  for (const arg of args) {
-    for (const flag of reserved) {
-      if (arg === flag) return flag;
-      if (flag.startsWith('--') && arg.startsWith(flag + '=')) return flag;
-      if (!flag.startsWith('--') && arg.startsWith(flag) && !arg.startsWith('--')) return flag;
-    }
-  }
-  return undefined;
-}
+/** Separates the runner's own argv from arguments passed through to the dump or restore tool. */
+export const TOOL_ARGS_SEPARATOR = '--';
 
 /** The companion image's fixed identity, matched by the pod's securityContext. */
 export const IMAGE = {
@@ -209,6 +108,10 @@ export const IMAGE = {
   TMP_DIR: '/tmp',
   /** Where a `BackupStorage.volume()` destination is mounted. */
   BACKUP_VOLUME_PATH: '/backup',
+  /** Where a CA certificate for the database connection's TLS is mounted (read-only). */
+  TLS_CA_DIR: '/etc/cdk8s-db-backup/tls',
+  /** The CA certificate's file name inside TLS_CA_DIR. */
+  TLS_CA_FILE_NAME: 'ca.crt',
 } as const;
 
 /** The image tag for an engine at a given library version: `<version>-<engine>`. */

@@ -1,0 +1,223 @@
+/**
+ * The engine registry: one descriptor per database engine, read by the contract, the constructs,
+ * the runner (image/src/engines/index.ts), the image build (image/build.sh, through
+ * image/build/registry.js) and the tests. A new engine is one entry here, its construct file in
+ * lib/, its runner file in image/src/engines/, its tests and its test server; see the README's
+ * "How the pieces fit". No cdk8s-plus import: the runner bundles this file.
+ * Internal: not exported from the package index.
+ */
+
+/** What the companion image needs for an engine. */
+export interface EngineImage {
+  /** Debian trixie packages the engine's target installs (besides the shared base). */
+  readonly packages: readonly string[];
+  /**
+   * A .deb that is not in Debian, fetched at build time and checked against a sha256 that
+   * image/build.sh reads from the variable `sha256Arg` and passes to the Dockerfile as
+   * DOWNLOAD_SHA256 (never a default: an unverified download is refused).
+   */
+  readonly download?: {
+    readonly url: string;
+    readonly sha256Arg: string;
+    /** The only architectures the vendor ships it for (Docker's TARGETARCH names). */
+    readonly architectures: readonly string[];
+  };
+}
+
+/** The engine's tools, each a list of alternatives in order of preference. */
+export interface EngineTools {
+  /** Writes the whole dump to stdout. */
+  readonly dump: readonly string[];
+  /** Reads a dump on stdin. Absent: the runner cannot restore this engine. */
+  readonly restore?: readonly string[];
+}
+
+/**
+ * Options the runner sets itself and that pass-through arguments may not carry, per direction.
+ * Passing them would break streaming (output files, other formats), bypass the connection
+ * settings, put a secret into argv or make the tool do something other than dump or restore.
+ */
+export interface ReservedArgs {
+  readonly dump: readonly string[];
+  readonly restore: readonly string[];
+}
+
+export interface EngineDescriptor {
+  /** The name written to `BACKUP_ENGINE` and used in image tags and labels. */
+  readonly name: string;
+  /** How people call the server, for messages: 'PostgreSQL'. */
+  readonly title: string;
+  readonly image: EngineImage;
+  /** Every environment variable the engine's runner reads, by concept. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Which of `env` hold secrets: redacted from logs, kept from every other child process. */
+  readonly secretEnv: readonly string[];
+  readonly tools: EngineTools;
+  readonly reservedArgs: ReservedArgs;
+  /** The stored format, recorded in the manifest; tells a restore which tool reads it. */
+  readonly format: string;
+  /** File extension before any compression suffix. */
+  readonly extension: string;
+  /** The server's default TCP port, when it has one. */
+  readonly defaultPort?: number;
+  readonly capabilities: {
+    readonly backup: boolean;
+    readonly restore: boolean;
+    readonly verify: boolean;
+  };
+}
+
+const POSTGRES = {
+  name: 'postgres',
+  title: 'PostgreSQL',
+  image: { packages: ['postgresql-client', 'zstd'] },
+  // libpq's own names: pg_dump reads them, and a password never reaches argv.
+  env: {
+    HOST: 'PGHOST',
+    PORT: 'PGPORT',
+    USER: 'PGUSER',
+    PASSWORD: 'PGPASSWORD',
+    DATABASE: 'PGDATABASE',
+    SSL_MODE: 'PGSSLMODE',
+    SSL_ROOT_CERT: 'PGSSLROOTCERT',
+  },
+  secretEnv: ['PGPASSWORD'],
+  tools: { dump: ['pg_dump'], restore: ['pg_restore'] },
+  reservedArgs: {
+    dump: [
+      '-f', '--file', '-F', '--format', '-h', '--host', '-p', '--port', '-U', '--username',
+      '-d', '--dbname', '-W', '--password', '-j', '--jobs', '-Z', '--compress',
+    ],
+    restore: [
+      '-f', '--file', '-F', '--format', '-h', '--host', '-p', '--port', '-U', '--username',
+      '-d', '--dbname', '-W', '--password', '-j', '--jobs', '-l', '--list', '-L', '--use-list',
+      '-1', '--single-transaction',
+    ],
+  },
+  format: 'pg_dump-custom',
+  extension: 'pgdump',
+  defaultPort: 5432,
+  capabilities: { backup: true, restore: true, verify: true },
+} as const satisfies EngineDescriptor;
+
+const MONGO = {
+  name: 'mongo',
+  title: 'MongoDB',
+  image: {
+    packages: ['zstd'],
+    // MongoDB Database Tools are not in Debian; MongoDB ships debian12 builds (they run on trixie).
+    download: {
+      url: 'https://fastdl.mongodb.org/tools/db/mongodb-database-tools-debian12-x86_64-100.10.0.deb',
+      sha256Arg: 'MONGO_TOOLS_SHA256',
+      architectures: ['amd64'],
+    },
+  },
+  env: {
+    /** The connection string, always from a Secret: it holds the password. */
+    URI: 'BACKUP_MONGO_URI',
+    /** The database to dump or restore into; unset: every database. */
+    DATABASE: 'BACKUP_MONGO_DATABASE',
+  },
+  secretEnv: ['BACKUP_MONGO_URI'],
+  tools: { dump: ['mongodump'], restore: ['mongorestore'] },
+  reservedArgs: {
+    dump: [
+      '--uri', '-h', '--host', '--port', '-u', '--username', '-p', '--password', '--out', '-o',
+      '--archive', '--gzip', '--config', '-d', '--db',
+    ],
+    restore: [
+      '--uri', '-h', '--host', '--port', '-u', '--username', '-p', '--password', '--archive', '--gzip',
+      '--config', '--dir', '-d', '--db', '--nsFrom', '--nsTo',
+    ],
+  },
+  format: 'mongodump-archive',
+  extension: 'archive',
+  defaultPort: 27017,
+  capabilities: { backup: true, restore: true, verify: false },
+} as const satisfies EngineDescriptor;
+
+const MYSQL = {
+  name: 'mysql',
+  title: 'MySQL',
+  image: { packages: ['mariadb-client', 'zstd'] },
+  // Our own names, not the clients' MYSQL_HOST/MYSQL_PWD: the runner hands all of them to the
+  // client tools in a private option file; MYSQL_PWD would put the password into the dump tool's
+  // environment (readable in /proc by the same user) and is deprecated by both projects.
+  env: {
+    HOST: 'BACKUP_MYSQL_HOST',
+    PORT: 'BACKUP_MYSQL_PORT',
+    USER: 'BACKUP_MYSQL_USER',
+    PASSWORD: 'BACKUP_MYSQL_PASSWORD',
+    DATABASE: 'BACKUP_MYSQL_DATABASE',
+    /** `false` connects without TLS (`skip-ssl`); otherwise the client's default applies. */
+    TLS: 'BACKUP_MYSQL_TLS',
+    /** A CA certificate file that verifies the server's certificate. */
+    TLS_CA_FILE: 'BACKUP_MYSQL_TLS_CA_FILE',
+  },
+  secretEnv: ['BACKUP_MYSQL_PASSWORD'],
+  tools: { dump: ['mariadb-dump', 'mysqldump'], restore: ['mariadb', 'mysql'] },
+  reservedArgs: {
+    dump: [
+      '--defaults-file', '--defaults-extra-file', '--defaults-group-suffix', '--no-defaults', '--print-defaults',
+      '-h', '--host', '-P', '--port', '-S', '--socket', '--protocol', '-u', '--user', '-p', '--password',
+      '-r', '--result-file', '-T', '--tab', '--dir', '-X', '--xml',
+      '-A', '--all-databases', '-B', '--databases',
+    ],
+    restore: [
+      '--defaults-file', '--defaults-extra-file', '--defaults-group-suffix', '--no-defaults', '--print-defaults',
+      '-h', '--host', '-P', '--port', '-S', '--socket', '--protocol', '-u', '--user', '-p', '--password',
+      '-D', '--database', '-e', '--execute',
+    ],
+  },
+  format: 'mysqldump-sql',
+  extension: 'sql',
+  defaultPort: 3306,
+  capabilities: { backup: true, restore: true, verify: false },
+} as const satisfies EngineDescriptor;
+
+const REDIS = {
+  name: 'redis',
+  title: 'Redis',
+  image: { packages: ['redis-tools', 'zstd'] },
+  env: {
+    HOST: 'BACKUP_REDIS_HOST',
+    PORT: 'BACKUP_REDIS_PORT',
+    /** An ACL user name (Redis 6+); without it redis-cli authenticates as `default`. */
+    USER: 'BACKUP_REDIS_USER',
+    /** redis-cli's own variable for the password, so it never reaches argv. */
+    PASSWORD: 'REDISCLI_AUTH',
+    /** `true` connects with TLS (`redis-cli --tls`). */
+    TLS: 'BACKUP_REDIS_TLS',
+    /** A CA certificate file that verifies the server's certificate (with TLS). */
+    TLS_CA_FILE: 'BACKUP_REDIS_TLS_CA_FILE',
+  },
+  secretEnv: ['REDISCLI_AUTH'],
+  // An RDB is loaded by redis-server at start; the runner has no Redis restore.
+  tools: { dump: ['redis-cli'] },
+  reservedArgs: {
+    dump: ['-h', '-p', '-s', '-u', '-a', '--pass', '--user', '--askpass', '--rdb', '--functions-rdb', '--tls', '--cacert', '--cacertdir', '--insecure'],
+    restore: [],
+  },
+  format: 'redis-rdb',
+  extension: 'rdb',
+  defaultPort: 6379,
+  capabilities: { backup: true, restore: false, verify: false },
+} as const satisfies EngineDescriptor;
+
+/** Every engine, by name. */
+export const ENGINE_REGISTRY = {
+  postgres: POSTGRES,
+  mongo: MONGO,
+  mysql: MYSQL,
+  redis: REDIS,
+} as const;
+
+export type EngineName = keyof typeof ENGINE_REGISTRY;
+
+/** Engine names in registry order. */
+export const ENGINE_NAMES = Object.keys(ENGINE_REGISTRY) as EngineName[];
+
+/** The descriptor of `name`; undefined for a name the registry does not know. */
+export function engineDescriptor(name: string): EngineDescriptor | undefined {
+  return Object.prototype.hasOwnProperty.call(ENGINE_REGISTRY, name) ? ENGINE_REGISTRY[name as EngineName] : undefined;
+}

@@ -1,0 +1,210 @@
+/**
+ * The rules both sides enforce, written once: the constructs call them at synth time with the
+ * prop's name as `field`, the runner calls them before any byte moves with the variable's name.
+ * Each throws a RuleError whose message starts with `field` and says how to fix the value.
+ * No cdk8s or cdk8s-plus import: the runner bundles this file. Internal: not exported from the
+ * package index.
+ */
+import { BACKUP_ID_PATTERN, LATEST_BACKUP_ID } from './contract';
+import { EngineName, ENGINE_REGISTRY } from './registry';
+
+/** A value breaks a rule. The runner exits 2 on it; the constructs fail the synth. */
+export class RuleError extends Error {
+  public readonly name: string = 'RuleError';
+}
+
+function fail(field: string, message: string): never {
+  throw new RuleError(`${field}: ${message}`);
+}
+
+/** A required string: set, not blank, no leading or trailing white space. Never echoes the value when `secret`. */
+export function nonEmpty(field: string, value: string | undefined, example: string, secret = false): string {
+  if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) {
+    fail(field, `must be set, e.g. ${example}.`);
+  }
+  if (typeof value !== 'string') fail(field, `expected a string, got ${typeof value}.`);
+  if (value !== value.trim()) fail(field, `${secret ? 'the value' : `'${value}'`} has leading or trailing white space; remove it.`);
+  return value;
+}
+
+const SERIES_NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
+
+/** A backup series name, used in object keys (`<prefix>/<name>/…`) and labels. */
+export function seriesName(field: string, value: string): string {
+  if (typeof value !== 'string' || !SERIES_NAME.test(value)) {
+    fail(field, `'${value}' is not a valid series name: use 1-63 lowercase letters, digits, '.', '_' or '-', starting and ending with a letter or digit.`);
+  }
+  return value;
+}
+
+/** The rules S3 enforces for new buckets, so a typo fails before the first run instead of at it. */
+export function bucketName(field: string, value: string): string {
+  const rule = "bucket names are 3-63 characters of lowercase letters, digits, '-' and '.', starting and ending with a letter or digit";
+  if (value === undefined || value === '') fail(field, `is empty; ${rule}.`);
+  if (value.startsWith('s3://') || value.includes('/')) {
+    fail(field, `'${value}' is not a bare bucket name; give only the bucket name and put any path in the prefix.`);
+  }
+  if (value.length < 3 || value.length > 63 || !/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(value)) fail(field, `'${value}' is not a bucket name: ${rule}.`);
+  if (value.includes('..') || /^\d+\.\d+\.\d+\.\d+$/.test(value) || value.startsWith('xn--') || value.endsWith('-s3alias')) {
+    fail(field, `'${value}' is not allowed by S3 (no '..', no IP address form, no 'xn--' prefix or '-s3alias' suffix); ${rule}.`);
+  }
+  return value;
+}
+
+const KEY_SEGMENT = /^[A-Za-z0-9!_.*'()-]+$/;
+
+/**
+ * A key prefix (S3) or sub-directory (volume): '/'-separated plain segments. Leading and trailing
+ * '/' are dropped; returns '' for none.
+ */
+export function keyPrefix(field: string, value: string | undefined): string {
+  if (value === undefined) return '';
+  const trimmed = value.replace(/^\/+|\/+$/g, '');
+  const segments = trimmed === '' ? [] : trimmed.split('/');
+  for (const segment of segments) {
+    if (segment === '' || segment === '.' || segment === '..') {
+      fail(field, `'${value}' has an empty, '.' or '..' path segment; use plain segments such as 'prod/db'.`);
+    }
+    if (!KEY_SEGMENT.test(segment)) {
+      fail(field, `'${value}': segment '${segment}' has characters that are unsafe in object keys; use letters, digits and - _ . ! * ' ( ).`);
+    }
+  }
+  return segments.join('/');
+}
+
+/** An S3 endpoint `http(s)://host[:port]`; returns its origin. */
+export function endpointUrl(field: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return fail(field, `'${value}' is not a URL; use 'http(s)://host[:port]', e.g. 'http://minio.storage:9000'.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(field, `'${value}': the scheme must be http or https, e.g. 'https://s3.example.com'.`);
+  // Never echo a URL with credentials: they would land in a log line.
+  if (url.username || url.password) fail(field, 'contains credentials, which would end up in logs and manifests in clear text; remove them and give the keys as credentials.');
+  if (url.search || url.hash) fail(field, `'${value}' must not have a query or fragment.`);
+  if (url.pathname !== '/' && url.pathname !== '') {
+    fail(field, `'${value}': give only scheme, host and port; put the bucket and any path in their own settings.`);
+  }
+  return url.origin;
+}
+
+/** An AWS region name. */
+export function regionName(field: string, value: string): string {
+  if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(value)) {
+    fail(field, `'${value}' is not a region name; use a name like 'us-east-1' (S3-compatible servers usually accept 'us-east-1').`);
+  }
+  return value;
+}
+
+/** A bare host name or IP address: no scheme, path, port or white space. */
+export function hostName(field: string, value: string | undefined, example: string): string {
+  const host = nonEmpty(field, value, `'${example}'`);
+  if (host.includes('://') || host.includes('/') || /\s/.test(host)) {
+    fail(field, `'${host}' must be a bare host name or IP address, e.g. '${example}'; the port and database have their own settings.`);
+  }
+  return host;
+}
+
+/** A TCP port; `engine`'s default port when unset. */
+export function tcpPort(field: string, value: number | undefined, engine: EngineName): number {
+  const fallback = ENGINE_REGISTRY[engine].defaultPort;
+  const port = value ?? fallback;
+  if (typeof port === 'string') fail(field, `'${port}' is a string; give a number from 1 to 65535.`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    fail(field, `${port} is not a TCP port; use a whole number from 1 to 65535 (${ENGINE_REGISTRY[engine].title}'s default is ${fallback}).`);
+  }
+  return port;
+}
+
+/** A count: a whole number of 0 or more. */
+export function count(field: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 999_999_999) {
+    fail(field, `${typeof value === 'string' ? `'${value}' is a string` : value} must be a whole number of 0 or more.`);
+  }
+  return value;
+}
+
+/** Whole, non-negative numbers as the runner reads them from text: digits only. */
+export function countFromText(field: string, raw: string): number {
+  if (!/^\d{1,9}$/.test(raw)) fail(field, `'${raw}' must be a whole number of 0 or more.`);
+  return count(field, Number(raw));
+}
+
+/** A TCP port as the runner reads it from text; the engine's default when unset. */
+export function tcpPortFromText(field: string, raw: string | undefined, engine: EngineName): number {
+  if (raw === undefined || raw === '') return tcpPort(field, undefined, engine);
+  if (!/^\d{1,5}$/.test(raw)) fail(field, `'${raw}' is not a TCP port; use a whole number from 1 to 65535.`);
+  return tcpPort(field, Number(raw), engine);
+}
+
+/** `true` or `false` as text; `fallback` when unset. */
+export function booleanFromText(field: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  return fail(field, `'${raw}' must be 'true' or 'false'.`);
+}
+
+/** A positive duration of whole seconds, in milliseconds as cdk8s' Duration gives it; returns seconds. */
+export function wholeSeconds(field: string, millis: number, example: string): number {
+  if (!(millis > 0) || millis % 1000 !== 0) fail(field, `must be a positive whole number of seconds, e.g. ${example}; got ${millis} ms.`);
+  return millis / 1000;
+}
+
+/** A backup reference: `latest` or a backup id as `list` prints it. */
+export function backupRef(field: string, value: string): string {
+  if (value !== LATEST_BACKUP_ID && !BACKUP_ID_PATTERN.test(value)) {
+    fail(field, `'${value}' is not a backup id; use '${LATEST_BACKUP_ID}' or an id as printed by the image's 'list' command, like '20261125T010203Z-1a2b3c4d' (without the file extension).`);
+  }
+  return value;
+}
+
+/** A MongoDB database name. */
+export function mongoDatabaseName(field: string, value: string): string {
+  if (!/^[^/\\. "$*<>:|?]{1,63}$/.test(value)) {
+    fail(field, `'${value}' is not a valid MongoDB database name (1-63 characters, none of / \\ . space " $ * < > : | ?).`);
+  }
+  return value;
+}
+
+/** A MySQL or MariaDB database name. */
+export function mysqlDatabaseName(field: string, value: string): string {
+  if (value.length > 64 || /[/\\.\n\r]/.test(value)) {
+    fail(field, `'${value}' is not a valid MySQL database name (at most 64 characters, none of / \\ . or line breaks).`);
+  }
+  return value;
+}
+
+/** libpq's `sslmode` values, weakest first. */
+export const POSTGRES_SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+
+/** A libpq `sslmode`. */
+export function postgresSslMode(field: string, value: string): string {
+  if (!(POSTGRES_SSL_MODES as readonly string[]).includes(value)) {
+    fail(field, `'${value}' is not a libpq sslmode; use one of ${POSTGRES_SSL_MODES.join(', ')}.`);
+  }
+  return value;
+}
+
+/** Which way pass-through arguments go. */
+export type ToolDirection = 'dump' | 'restore';
+
+/**
+ * Pass-through arguments for `engine`'s dump or restore tool: none of the options the runner sets
+ * itself (as `--flag`, `--flag=value`, or a short flag with its value attached).
+ */
+export function passThroughArgs(field: string, engine: EngineName, direction: ToolDirection, args: readonly string[]): string[] {
+  const reserved: readonly string[] = ENGINE_REGISTRY[engine].reservedArgs[direction];
+  for (const arg of args) {
+    if (typeof arg !== 'string') fail(field, `every argument must be a string; got ${typeof arg}.`);
+    const flag = reserved.find(f => arg === f
+      || (f.startsWith('--') && arg.startsWith(f + '='))
+      || (!f.startsWith('--') && arg.startsWith(f) && !arg.startsWith('--')));
+    if (flag) {
+      fail(field, `'${flag}' is set by the runner (input or output, format, connection or password) and cannot be passed through; remove it and use the construct's props instead.`);
+    }
+  }
+  return [...args];
+}
