@@ -3,12 +3,11 @@
  * incomplete leftovers (data without a manifest, a manifest without data, unfinished writes).
  * Manifests are the source of truth; a backup's time is its start, which its id encodes.
  */
-import { Readable } from 'node:stream';
 import { describeError } from './errors';
 import { MANIFEST_SUFFIX, backupIdOf, timeOfId } from './key';
 import { Manifest } from './manifest';
 import { Storage, StoredObject, Unfinished } from './storage/storage';
-import { BACKUP_ID_PATTERN } from '../../lib/contract';
+import { BACKUP_ID_PATTERN, LATEST_BACKUP_ID } from '../../lib/contract';
 
 export interface CatalogEntry {
   readonly id: string;
@@ -27,9 +26,9 @@ export interface Leftover {
   readonly id: string;
   readonly key: string;
   /**
-   * Its age reference: when an upload started, or the start its id encodes (not the last write: a
-   * backup's data is followed by its manifest within seconds, so data that has none two days
-   * after its backup started was abandoned).
+   * Its age reference: when the storage recorded the unfinished write, or the start its id encodes
+   * (not the last write: a backup's data is followed by its manifest within seconds, so data that
+   * has none two days after its backup started was abandoned).
    */
   readonly since: Date;
   readonly unfinished?: Unfinished;
@@ -46,14 +45,20 @@ export class BackupNotFoundError extends Error {
   public readonly name = 'BackupNotFoundError';
 }
 
-export async function readCatalog(storage: Storage, prefix: string): Promise<Catalog> {
-  const [objects, unfinished] = await Promise.all([storage.list(prefix), storage.listUnfinished(prefix)]);
+/**
+ * The series under `seriesPrefix` (Storage.seriesPrefix). The storage lists keys at any depth and
+ * any key that merely starts with the prefix; only direct children named like a backup belong to
+ * the series (another series' keys, e.g. under `<prefix>/<name>/<more>/`, are not its leftovers).
+ */
+export async function readCatalog(storage: Storage, seriesPrefix: string, signal: AbortSignal): Promise<Catalog> {
+  const [objects, unfinished] = await Promise.all([storage.list(seriesPrefix, signal), storage.listUnfinished(seriesPrefix, signal)]);
+  const own = (key: string) => {
+    const rest = key.slice(seriesPrefix.length);
+    return key.startsWith(seriesPrefix) && !rest.includes('/') && BACKUP_ID_PATTERN.test(backupIdOf(rest));
+  };
   const data = new Map<string, StoredObject>();
   const manifests = new Map<string, StoredObject>();
-  for (const o of objects) {
-    const rest = o.key.slice(prefix.length);
-    // Only the series' own objects: direct children named `<id>.<ext>`.
-    if (rest.includes('/') || !BACKUP_ID_PATTERN.test(backupIdOf(rest))) continue;
+  for (const o of objects.filter(x => own(x.key))) {
     if (o.key.endsWith(MANIFEST_SUFFIX)) manifests.set(o.key.slice(0, -MANIFEST_SUFFIX.length), o);
     else data.set(o.key, o);
   }
@@ -70,7 +75,7 @@ export async function readCatalog(storage: Storage, prefix: string): Promise<Cat
   for (const [key, m] of manifests) {
     if (!data.has(key)) leftovers.push({ kind: 'manifest-without-data', id: backupIdOf(key), key: m.key, since: timeOfId(backupIdOf(key)) });
   }
-  for (const u of unfinished) {
+  for (const u of unfinished.filter(x => own(x.key))) {
     leftovers.push({ kind: 'unfinished-write', id: backupIdOf(u.key), key: u.key, since: u.started, unfinished: u });
   }
   backups.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
@@ -81,7 +86,7 @@ export async function readCatalog(storage: Storage, prefix: string): Promise<Cat
 export function resolveBackup(catalog: Catalog, ref: string, location: string): CatalogEntry {
   const newest = catalog.backups.slice(0, 5).map(b => b.id);
   const known = newest.length ? `the newest are ${newest.join(', ')}` : 'there are none';
-  if (ref === 'latest') {
+  if (ref === LATEST_BACKUP_ID) {
     if (catalog.backups[0]) return catalog.backups[0];
     throw new BackupNotFoundError(`no complete backup (with a manifest) at ${location}`);
   }
@@ -92,11 +97,11 @@ export function resolveBackup(catalog: Catalog, ref: string, location: string): 
 }
 
 /** Reads and checks a backup's manifest: it must be JSON and describe this very object. */
-export async function readManifest(storage: Storage, entry: CatalogEntry): Promise<Manifest> {
+export async function readManifest(storage: Storage, entry: CatalogEntry, signal: AbortSignal): Promise<Manifest> {
   let text: string;
   try {
     const chunks: Buffer[] = [];
-    for await (const chunk of await storage.get(entry.manifestKey) as Readable) {
+    for await (const chunk of await storage.get(entry.manifestKey, signal)) {
       chunks.push(chunk as Buffer);
       if (chunks.length > 64) throw new Error('larger than any manifest');
     }

@@ -50,7 +50,7 @@ export class HashCheck extends Transform {
 /** Reads the whole object and checks it against the manifest; resolves with the seconds it took. */
 export async function checkStoredObject(storage: Storage, manifest: Manifest, signal: AbortSignal): Promise<number> {
   const started = Date.now();
-  const body: Readable = await storage.get(manifest.key);
+  const body: Readable = await storage.get(manifest.key, signal);
   const discard = new Writable({ write: (_chunk, _enc, cb) => cb() });
   await pipeline(body, new HashCheck(manifest, 'integrity check before the restore'), discard, { signal });
   return (Date.now() - started) / 1000;

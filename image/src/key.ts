@@ -1,7 +1,7 @@
 /**
- * Object keys: `<prefix>/<name>/<UTC timestamp>-<8 hex>.<ext>`. The timestamp sorts
- * chronologically; the random part makes two runs in the same second distinct, so a key is never
- * reused and nothing is overwritten.
+ * Object keys: `<series prefix><UTC timestamp>-<8 hex>.<ext>`, where the storage gives the series
+ * prefix (`<prefix>/<name>/`). The timestamp sorts chronologically; the random part makes two runs
+ * in the same second distinct, so a key is never reused and nothing is overwritten.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -12,17 +12,13 @@ export function timestamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
 }
 
-export function backupKey(prefix: string, name: string, extension: string, date: Date, random = randomBytes(4).toString('hex')): string {
-  return `${prefix ? `${prefix}/` : ''}${name}/${timestamp(date)}-${random}.${extension}`;
+/** The data key of a backup started at `date`; `seriesPrefix` ends with '/' (Storage.seriesPrefix). */
+export function backupKey(seriesPrefix: string, extension: string, date: Date, random = randomBytes(4).toString('hex')): string {
+  return `${seriesPrefix}${timestamp(date)}-${random}.${extension}`;
 }
 
 export function manifestKey(dataKey: string): string {
   return dataKey + MANIFEST_SUFFIX;
-}
-
-/** `<prefix>/<name>/`: every key of the series starts with it. */
-export function seriesPrefix(prefix: string, name: string): string {
-  return `${prefix ? `${prefix}/` : ''}${name}/`;
 }
 
 /** The backup id of a data or manifest key: its file name up to the first '.'. */

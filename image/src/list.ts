@@ -1,5 +1,6 @@
 /**
  * `list`: the series' complete backups, newest first, one JSON line each, then a summary line.
+ * A backup whose manifest cannot be read is reported as a warning and not counted as listed.
  */
 import { readCatalog, readManifest } from './catalog';
 import { describeError } from './errors';
@@ -9,12 +10,13 @@ import { Storage } from './storage/storage';
 /** Manifests read at once: enough to hide latency, few enough for any S3 server. */
 const CONCURRENCY = 8;
 
-export async function runList(storage: Storage, prefix: string, log: Logger): Promise<{ backups: number; incomplete: number }> {
-  const catalog = await readCatalog(storage, prefix);
+export async function runList(storage: Storage, prefix: string, log: Logger, signal: AbortSignal): Promise<{ backups: number; incomplete: number }> {
+  const catalog = await readCatalog(storage, prefix, signal);
   const manifests = await mapLimit(catalog.backups, CONCURRENCY, async entry => {
     try {
-      return await readManifest(storage, entry);
+      return await readManifest(storage, entry, signal);
     } catch (err) {
+      signal.throwIfAborted();
       return err as Error;
     }
   });
@@ -43,7 +45,8 @@ export async function runList(storage: Storage, prefix: string, log: Logger): Pr
   });
   const incomplete = catalog.leftovers.length;
   log.info('list complete', {
-    location: `${storage.location}/${prefix}`,
+    location: storage.location,
+    prefix,
     backups: listed,
     newest: catalog.backups[0]?.id ?? null,
     incomplete,

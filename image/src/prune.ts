@@ -1,7 +1,9 @@
 /**
- * `prune`: applies the KEEP_* policy (restic's forget semantics, retention.ts) to the series'
- * complete backups and removes incomplete leftovers older than the minimum age. A backup's
- * manifest is deleted before its data, so a half-pruned backup is never listed as complete.
+ * `prune`: applies the KEEP_* policy (retention.ts: restic's forget vocabulary, and the newest
+ * backup is always kept) to the series' complete backups, and removes its incomplete leftovers
+ * once they are older than the minimum age (younger ones may still be being written). A backup's
+ * manifest is deleted before its data, so a half-pruned backup is never listed as complete, only
+ * as data without a manifest, which a later prune removes.
  */
 import { Leftover, readCatalog } from './catalog';
 import { describeError } from './errors';
@@ -15,6 +17,8 @@ export interface PruneOptions {
   readonly policy: RetentionPolicy;
   readonly incompleteMinAgeMs: number;
   readonly log: Logger;
+  /** Stops the run between (and during) storage calls; what is removed by then stays removed. */
+  readonly signal: AbortSignal;
   readonly now?: Date;
 }
 
@@ -27,20 +31,22 @@ export interface PruneResult {
 }
 
 export async function runPrune(o: PruneOptions): Promise<PruneResult> {
-  const { storage, log } = o;
+  const { storage, log, signal } = o;
   const now = (o.now ?? new Date()).getTime();
-  const catalog = await readCatalog(storage, o.prefix);
+  const catalog = await readCatalog(storage, o.prefix, signal);
   const decision = applyRetention(catalog.backups, o.policy);
   let failures = 0;
   for (const b of decision.keep) log.info('keep', { id: b.id, key: b.key, reasons: decision.reasons.get(b.id) });
   let removed = 0;
   for (const b of decision.remove) {
     try {
-      await storage.delete(b.manifestKey);
-      await storage.delete(b.key);
+      await storage.delete(b.manifestKey, signal);
+      await storage.delete(b.key, signal);
       removed++;
       log.info('remove', { id: b.id, key: b.key, reasons: ['not kept by the policy'] });
     } catch (err) {
+      // Stopped, not failed: the run ends here with the signal's reason.
+      signal.throwIfAborted();
       failures++;
       log.error(`could not remove backup ${b.id}: ${describeError(err)}`, { id: b.id, key: b.key });
     }
@@ -55,10 +61,11 @@ export async function runPrune(o: PruneOptions): Promise<PruneResult> {
       continue;
     }
     try {
-      await removeLeftover(storage, l);
+      await removeLeftover(storage, l, signal);
       leftoversRemoved++;
       log.info('remove incomplete', { id: l.id, key: l.key, kind: l.kind, ageSeconds });
     } catch (err) {
+      signal.throwIfAborted();
       failures++;
       log.error(`could not remove incomplete ${l.key}: ${describeError(err)}`, { id: l.id, key: l.key, kind: l.kind });
     }
@@ -69,7 +76,7 @@ export async function runPrune(o: PruneOptions): Promise<PruneResult> {
   return result;
 }
 
-async function removeLeftover(storage: Storage, l: Leftover): Promise<void> {
-  if (l.unfinished) await storage.removeUnfinished(l.unfinished);
-  else await storage.delete(l.key);
+async function removeLeftover(storage: Storage, l: Leftover, signal: AbortSignal): Promise<void> {
+  if (l.unfinished) await storage.removeUnfinished(l.unfinished, signal);
+  else await storage.delete(l.key, signal);
 }

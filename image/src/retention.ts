@@ -6,6 +6,7 @@
  * kept if any rule keeps it. Unlike restic, the newest backup is kept even by an empty policy.
  * Periods are UTC.
  */
+import { count, RuleError } from '../../lib/rules';
 
 export interface RetentionPolicy {
   readonly keepLast?: number;
@@ -44,7 +45,7 @@ export function isoWeek(t: Date): string {
   return `${d.getUTCFullYear()}-W${pad(week)}`;
 }
 
-const BUCKETS: ReadonlyArray<[keyof RetentionPolicy, string, Bucket]> = [
+const BUCKETS: ReadonlyArray<[Exclude<keyof RetentionPolicy, 'keepLast' | 'keepWithinMs'>, string, Bucket]> = [
   ['keepHourly', 'hourly', t => `${t.getUTCFullYear()}-${pad(t.getUTCMonth() + 1)}-${pad(t.getUTCDate())}T${pad(t.getUTCHours())}`],
   ['keepDaily', 'daily', t => `${t.getUTCFullYear()}-${pad(t.getUTCMonth() + 1)}-${pad(t.getUTCDate())}`],
   ['keepWeekly', 'weekly', isoWeek],
@@ -52,12 +53,15 @@ const BUCKETS: ReadonlyArray<[keyof RetentionPolicy, string, Bucket]> = [
   ['keepYearly', 'yearly', t => String(t.getUTCFullYear())],
 ];
 
-/** Throws naming the field when a policy value is not a whole number of 0 or more. */
+/** Throws naming the field when a count is not a whole number of 0 or more, or keep-within is negative. */
 function validatePolicy(policy: RetentionPolicy): void {
-  for (const [field, value] of Object.entries(policy) as Array<[keyof RetentionPolicy, number | undefined]>) {
-    if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
-      throw new Error(`${field}: ${value} must be a whole number of 0 or more`);
-    }
+  for (const field of ['keepLast', ...BUCKETS.map(([f]) => f)] as const) {
+    const value = policy[field];
+    if (value !== undefined) count(field, value);
+  }
+  const within = policy.keepWithinMs;
+  if (within !== undefined && !(Number.isInteger(within) && within >= 0)) {
+    throw new RuleError(`keepWithinMs: ${within} must be a whole number of milliseconds, 0 or more`);
   }
 }
 

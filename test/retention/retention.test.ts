@@ -1,4 +1,5 @@
 import { applyRetention, Dated, isoWeek, RetentionPolicy } from '../../image/src/retention';
+import { RuleError } from '../../lib/rules';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -107,9 +108,13 @@ describe('retention (restic forget semantics)', () => {
     expect(applyRetention([], { keepLast: 3 })).toMatchObject({ keep: [], remove: [] });
   });
 
-  test('rejects negative or fractional counts, naming the field', () => {
+  test('rejects negative or fractional counts and keep-within, naming the field, with the shared rule error', () => {
     expect(() => applyRetention([], { keepDaily: -1 })).toThrow(/^keepDaily: -1 must be a whole number of 0 or more/);
     expect(() => applyRetention([], { keepLast: 1.5 })).toThrow(/^keepLast: 1.5/);
+    expect(() => applyRetention([], { keepWithinMs: -DAY })).toThrow(/^keepWithinMs: -86400000 must be a whole number of milliseconds/);
+    expect(() => applyRetention([], { keepYearly: -1 })).toThrow(RuleError);
+    // A duration is not a count: a year in milliseconds is far above any count's bound.
+    expect(applyRetention([{ id: 'b', time: new Date() }], { keepWithinMs: 365 * DAY }).keep).toHaveLength(1);
   });
 
   test('on 500 generated histories, what is kept is exactly what the policy keeps, and always the newest', () => {

@@ -1,20 +1,27 @@
 /**
- * The runner as a real child process, PostgreSQL engine with STAND-IN pg_dump/psql (see
- * stand-ins.ts), storing to a file:// destination. Fast, no servers: the stream handling, the
- * failure paths and the log contract. The same paths against real PostgreSQL and S3 are in
- * postgres-s3.test.ts.
+ * The runner as a real child process on a file:// destination. First with STAND-IN pg_dump/psql
+ * (see stand-ins.ts): fast, no servers, the stream handling, the failure paths and the log
+ * contract (the same paths against real PostgreSQL and S3 are in postgres-s3.test.ts). Then with
+ * a real PostgreSQL: list, prune and restore on file://, as prune-s3.test.ts and
+ * restore-postgres.test.ts do on S3.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { baseEnv, buildRunner, childPids, isAlive, runRunner, startRunner } from './runner-process';
 import { expectedSha256, readRecords, writeStandIns } from './stand-ins';
+import { backupIdOf, backupKey, timeOfId, timestamp } from '../../image/src/key';
+import { applyRetention } from '../../image/src/retention';
 import { ENV } from '../../lib/contract';
+import { ENGINE_REGISTRY } from '../../lib/registry';
+import { describeIntegration, requirePostgres, uniqueName } from '../servers/env';
+import { quoteIdent, tableDigests } from '../servers/postgres';
 
 const MiB = 1024 * 1024;
+const PG = ENGINE_REGISTRY.postgres.env;
 const PASSWORD = 'Stand-in-Secret-9f3a!';
 let standIns: string;
 let dest: string;
@@ -40,10 +47,10 @@ function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     [ENV.ENGINE]: 'postgres',
     [ENV.DESTINATION]: `file://${dest}/prod`,
     [ENV.NAME]: 'orders',
-    [ENV.PGHOST]: 'db.example',
-    [ENV.PGDATABASE]: 'orders',
-    [ENV.PGUSER]: 'backup',
-    [ENV.PGPASSWORD]: PASSWORD,
+    [PG.HOST]: 'db.example',
+    [PG.DATABASE]: 'orders',
+    [PG.USER]: 'backup',
+    [PG.PASSWORD]: PASSWORD,
     [ENV.PROGRESS_INTERVAL_MS]: '50',
     STANDIN_RECORD: record,
     ...extra,
@@ -213,7 +220,8 @@ describe('backup to file:// with a stand-in pg_dump', () => {
     test('pg_dump missing from PATH', async () => {
       const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-nodeonly-'));
       fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-      const run = await runRunner({ ...env(), PATH: bin });
+      // Without compression, so the missing dump tool is the only missing program.
+      const run = await runRunner({ ...env({ [ENV.COMPRESSION]: 'none' }), PATH: bin });
       fs.rmSync(bin, { recursive: true });
       expect(run.code).toBe(1);
       expect(run.last.msg).toBe('backup failed: pg_dump not found on PATH; is it installed in the image?: spawn pg_dump ENOENT');
@@ -231,7 +239,7 @@ describe('backup to file:// with a stand-in pg_dump', () => {
   describe('usage and configuration errors exit 2 before anything runs', () => {
     test.each([
       [['rewind'], "configuration error: unknown command 'rewind'; usage: runner backup [-- <extra dump-tool arguments>] | runner list | runner restore [latest|<backup id>] [-- <extra restore-tool arguments>] | runner prune | runner verify [latest|<backup id>]"],
-      [['backup', '--', '--file=/tmp/out'], "configuration error: dump arguments: '--file' is set by the runner (output, format, connection or password) and cannot be passed after '--'; remove it."],
+      [['backup', '--', '--file=/tmp/out'], "configuration error: dump-tool arguments: '--file' is set by the runner (input or output, format, connection or password) and cannot be passed through; remove it and use the construct's props instead."],
     ])('%j', async (args, msg) => {
       const run = await runRunner(env(), args);
       expect(run.code).toBe(2);
@@ -244,7 +252,7 @@ describe('backup to file:// with a stand-in pg_dump', () => {
       delete e[ENV.NAME];
       const run = await runRunner(e);
       expect(run.code).toBe(2);
-      expect(run.last.msg).toBe("configuration error: BACKUP_NAME is not set: set it to a series name such as 'orders-db'.");
+      expect(run.last.msg).toBe("configuration error: BACKUP_NAME: must be set, e.g. a series name such as 'orders-db'.");
     });
   });
 
@@ -270,5 +278,208 @@ describe('backup to file:// with a stand-in pg_dump', () => {
     run.child.kill('SIGTERM');
     await run.exited;
     for (const pid of children) expect(isAlive(pid)).toBe(false);
+  });
+});
+
+describeIntegration('list, prune and restore on file:// with a real PostgreSQL', ['postgres'], () => {
+  const DAY = 86_400_000;
+  const TABLES = ['items', 'kinds'];
+  let pg: ReturnType<typeof requirePostgres>;
+  let source: string;
+  let role: string;
+  let rolePassword: string;
+  let volume: string;
+  /** The destination directory: a prefix below the mount point, as file:///backup/prod. */
+  let root: string;
+
+  beforeAll(async () => {
+    pg = requirePostgres();
+    source = uniqueName('fsrc').replace(/-/g, '_');
+    role = uniqueName('frestorer').replace(/-/g, '_');
+    rolePassword = randomBytes(12).toString('hex');
+    await pg.psql(`CREATE ROLE ${quoteIdent(role)} LOGIN CREATEDB PASSWORD '${rolePassword}';`);
+    await pg.createDatabase(source);
+    await pg.psql(`
+      CREATE TABLE items (id bigint PRIMARY KEY, payload text NOT NULL);
+      INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
+      CREATE TABLE kinds (id serial PRIMARY KEY, j jsonb, b bytea, a text[], nul text);
+      INSERT INTO kinds (j, b, a, nul) SELECT jsonb_build_object('k', g), decode(md5(g::text), 'hex'),
+        ARRAY['a', g::text, E'quote\\'s'], CASE WHEN g % 3 = 0 THEN NULL ELSE 'v' END FROM generate_series(1, 500) g;
+    `, source);
+    volume = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-file-pg-'));
+    root = path.join(volume, 'prod');
+  });
+  afterAll(() => fs.rmSync(volume, { recursive: true, force: true }));
+
+  function pgEnv(name: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return baseEnv({
+      [ENV.ENGINE]: 'postgres',
+      [ENV.DESTINATION]: `file://${root}`,
+      [ENV.NAME]: name,
+      [PG.HOST]: pg.host,
+      [PG.PORT]: String(pg.port),
+      [PG.USER]: pg.user,
+      [PG.PASSWORD]: pg.password,
+      [PG.DATABASE]: source,
+      [ENV.PROGRESS_INTERVAL_MS]: '100',
+      ...extra,
+    });
+  }
+
+  /** Every file under `under` in the destination directory, relative to it, sorted. */
+  function stored(under: string): string[] {
+    const out: string[] = [];
+    const walk = (rel: string) => {
+      for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory()) walk(r);
+        else out.push(r);
+      }
+    };
+    if (fs.existsSync(path.join(root, under))) walk(under);
+    return out.sort();
+  }
+
+  function write(key: string, bytes: Buffer | string, mtime?: Date): void {
+    fs.mkdirSync(path.dirname(path.join(root, key)), { recursive: true });
+    fs.writeFileSync(path.join(root, key), bytes);
+    if (mtime) fs.utimesSync(path.join(root, key), mtime, mtime);
+  }
+
+  /** A data file and its manifest as the runner writes them (they need not hold real dumps). */
+  function seed(seriesPrefix: string, time: Date, withManifest = true): string {
+    const key = backupKey(seriesPrefix, 'pgdump.zst', time);
+    const bytes = randomBytes(64);
+    write(key, bytes);
+    if (withManifest) {
+      write(`${key}.manifest.json`, JSON.stringify({
+        formatVersion: 1,
+        engine: 'postgres',
+        database: 'db',
+        key,
+        bytes: bytes.length,
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        compression: 'zstd',
+        format: 'pg_dump-custom',
+        startedAt: time.toISOString(),
+        finishedAt: time.toISOString(),
+      }));
+    }
+    return key;
+  }
+
+  /** The temporary file an unfinished write of `key` leaves, last written at `mtime`. */
+  function unfinished(key: string, mtime: Date): string {
+    const temp = `${path.dirname(key)}/.${path.basename(key)}.partial-${randomBytes(4).toString('hex')}`;
+    write(temp, 'half a dump', mtime);
+    return temp;
+  }
+
+  test('backup, then list: the complete backups newest first; leftovers and nested series are not listed', async () => {
+    const made: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const run = await runRunner(pgEnv('orders'));
+      expect(run.code).toBe(0);
+      made.push(run.last.key as string);
+      // Distinct timestamps, so newest-first is well defined.
+      await new Promise(r => setTimeout(r, 1100));
+    }
+    seed('orders/', new Date(Date.now() - DAY), false);
+    unfinished(backupKey('orders/', 'pgdump.zst', new Date()), new Date());
+    seed('orders/daily/', new Date());
+    seed('orders-eu/', new Date());
+
+    const run = await runRunner(pgEnv('orders'), ['list']);
+    expect(run.code).toBe(0);
+    const listed = run.lines.filter(l => l.msg === 'backup');
+    expect(listed.map(l => l.key)).toEqual([...made].reverse());
+    for (const line of listed) {
+      const manifest = JSON.parse(fs.readFileSync(path.join(root, `${line.key as string}.manifest.json`), 'utf8'));
+      expect(line).toMatchObject({
+        id: backupIdOf(line.key as string),
+        bytes: manifest.bytes,
+        sha256: manifest.sha256,
+        engine: 'postgres',
+        database: source,
+        compression: 'zstd',
+        format: 'pg_dump-custom',
+        tool: { name: 'pg_dump' },
+      });
+      expect(fs.statSync(path.join(root, line.key as string)).size).toBe(manifest.bytes);
+    }
+    expect(run.last).toMatchObject({
+      msg: 'list complete', location: `file://${root}`, prefix: 'orders/', backups: 2, newest: backupIdOf(made[1]), incomplete: 2, unreadable: 0,
+    });
+  });
+
+  test('restore latest from file:// into a fresh database: identical tables', async () => {
+    const made = await runRunner(pgEnv('restored'));
+    expect(made.code).toBe(0);
+    const digests = await tableDigests(pg, source, TABLES);
+    const target = uniqueName('ftgt').replace(/-/g, '_');
+    await pg.psql(`CREATE DATABASE ${quoteIdent(target)} OWNER ${quoteIdent(role)};`);
+    const run = await runRunner(pgEnv('restored', { [PG.USER]: role, [PG.PASSWORD]: rolePassword, [PG.DATABASE]: target }), ['restore']);
+    expect(run.code).toBe(0);
+    expect(run.lines.some(l => l.msg === 'integrity verified')).toBe(true);
+    expect(run.last).toMatchObject({ msg: 'restore complete', id: backupIdOf(made.last.key as string), targetDatabase: target });
+    expect(await tableDigests(pg, target, TABLES)).toEqual(digests);
+    expect(run.output).not.toContain(rolePassword);
+  });
+
+  test('prune a 60-day history: exactly the policy\'s backups remain; old leftovers go, recent ones and other series stay', async () => {
+    const now = Date.now();
+    const keys: string[] = [];
+    // 30 backups: every 2 days for 60 days, with a cluster of 3 on the newest day.
+    for (let i = 0; i < 27; i++) keys.push(seed('hist/', new Date(now - (i * 2 + 1) * DAY - 3600_000)));
+    for (let i = 0; i < 3; i++) keys.push(seed('hist/', new Date(now - (i + 1) * 3600_000)));
+    const oldOrphan = seed('hist/', new Date(now - 5 * DAY), false);
+    const recentOrphan = seed('hist/', new Date(now - 3600_000), false);
+    // Unfinished writes are aged by the time the storage recorded (the temporary file's mtime).
+    const oldTemp = unfinished(`hist/${timestamp(new Date(now - 10 * DAY))}-0badf00d.pgdump.zst`, new Date(now - 10 * DAY));
+    const recentTemp = unfinished(`hist/${timestamp(new Date(now - 3600_000))}-1badf00d.pgdump.zst`, new Date(now - 3600_000));
+    // Under the series' prefix but not the series: never touched, however old.
+    seed('hist/daily/', new Date(now - 50 * DAY));
+    seed('hist/daily/', new Date(now - 40 * DAY), false);
+    unfinished(`hist/daily/${timestamp(new Date(now - 30 * DAY))}-2badf00d.pgdump.zst`, new Date(now - 30 * DAY));
+    seed('hist-eu/', new Date(now - 50 * DAY), false);
+    const series = () => stored('hist').filter(f => !f.startsWith('hist/daily/'));
+    const others = () => [...stored('hist/daily'), ...stored('hist-eu')];
+    const othersBefore = others();
+    expect(othersBefore).toHaveLength(5);
+
+    const policy = { keepLast: 2, keepDaily: 4, keepWeekly: 3, keepMonthly: 2 };
+    const expected = applyRetention(keys.map(k => ({ id: backupIdOf(k), key: k, time: timeOfId(backupIdOf(k)) })), policy);
+    expect(expected.remove.length).toBeGreaterThan(10);
+
+    const run = await runRunner(pgEnv('hist', {
+      [ENV.KEEP_LAST]: '2', [ENV.KEEP_DAILY]: '4', [ENV.KEEP_WEEKLY]: '3', [ENV.KEEP_MONTHLY]: '2',
+    }), ['prune']);
+    expect(run.code).toBe(0);
+    const keptKeys = expected.keep.map(k => k.key);
+    expect(series()).toEqual([...keptKeys, ...keptKeys.map(k => `${k}.manifest.json`), recentOrphan, recentTemp].sort());
+    expect(others()).toEqual(othersBefore);
+    expect(run.lines.filter(l => l.msg === 'keep').map(l => l.id)).toEqual(expected.keep.map(k => k.id));
+    expect(run.lines.find(l => l.msg === 'keep')!.reasons).toContain('newest');
+    expect(run.lines.filter(l => l.msg === 'remove').map(l => l.id).sort()).toEqual(expected.remove.map(k => k.id).sort());
+    expect(run.lines.filter(l => l.msg === 'remove incomplete').map(l => [l.kind, l.key]).sort()).toEqual([
+      ['data-without-manifest', oldOrphan],
+      ['unfinished-write', oldTemp.replace(/\/\.(.+)\.partial-[0-9a-f]{8}$/, '/$1')],
+    ].sort());
+    expect(run.last).toMatchObject({ msg: 'prune complete', kept: expected.keep.length, removed: expected.remove.length, leftoversRemoved: 2, leftoversKept: 2, failures: 0 });
+
+    // With a minimum age of 0 the recent leftovers go too; the other series still stay.
+    const again = await runRunner(pgEnv('hist', { [ENV.KEEP_LAST]: '100', [ENV.INCOMPLETE_MIN_AGE_SECONDS]: '0' }), ['prune']);
+    expect(again.code).toBe(0);
+    expect(series()).toEqual([...keptKeys, ...keptKeys.map(k => `${k}.manifest.json`)].sort());
+    expect(others()).toEqual(othersBefore);
+  });
+
+  test('backup with KEEP_LAST=2 prunes the series after a successful backup', async () => {
+    const old = [3, 2, 1].map(days => seed('auto/', new Date(Date.now() - days * DAY)));
+    const run = await runRunner(pgEnv('auto', { [ENV.KEEP_LAST]: '2' }));
+    expect(run.code).toBe(0);
+    const made = run.lines.find(l => l.msg === 'backup complete')!.key as string;
+    expect(stored('auto')).toEqual([made, `${made}.manifest.json`, old[2], `${old[2]}.manifest.json`].sort());
+    expect(run.last).toMatchObject({ msg: 'prune complete', kept: 2, removed: 2 });
   });
 });

@@ -1,15 +1,17 @@
 /**
- * A mounted directory (a PersistentVolumeClaim). Data is written to a hidden temporary file in the
- * target directory, fsynced, then hard-linked to its final name: link() fails if the name exists,
- * so nothing is ever overwritten, and a reader never sees a partial file under a final name.
+ * A mounted directory (a PersistentVolumeClaim). Data is written to a hidden temporary file next
+ * to its final name, fsynced, then hard-linked to the final name: link() fails if the name exists,
+ * so nothing is ever overwritten, and a reader never sees a partial file under a final name. The
+ * temporary file is the unfinished write; its name says which key it was for.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, createReadStream, promises as fs } from 'node:fs';
+import { constants, Dirent, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
-import { PutOptions, Storage, StoredObject, Unfinished } from './storage';
+import { addAbortSignal, Readable } from 'node:stream';
+import { ObjectExistsError, PutOptions, Storage, StoredObject, Unfinished } from './storage';
 
-const PARTIAL_MARK = '.partial-';
+/** `.<final name>.partial-<8 hex>`: the temporary file of `<final name>` in the same directory. */
+const PARTIAL = /^\.(.+)\.partial-[0-9a-f]{8}$/;
 
 export class FileStorage implements Storage {
   public readonly location: string;
@@ -18,7 +20,12 @@ export class FileStorage implements Storage {
     this.location = `file://${root}`;
   }
 
-  async preflight(): Promise<void> {
+  seriesPrefix(name: string): string {
+    return `${name}/`;
+  }
+
+  async preflight(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
     try {
       // A prefix below the mount point does not exist on a fresh volume. With the image's
       // read-only root filesystem, a volume that is not mounted fails here (EROFS).
@@ -30,78 +37,91 @@ export class FileStorage implements Storage {
     }
   }
 
-  async put(key: string, body: Readable, _options?: PutOptions): Promise<StoredObject> {
-    const final = this.path(key);
-    const dir = path.dirname(final);
-    await fs.mkdir(dir, { recursive: true });
-    if (await this.exists(key)) throw new Error(`refusing to overwrite ${this.location}/${key}`);
-    const partial = path.join(dir, `.${path.basename(final)}${PARTIAL_MARK}${randomBytes(4).toString('hex')}`);
-    const file = await fs.open(partial, 'wx', 0o640);
-    let closed = false;
+  async put(key: string, body: Readable, _options: PutOptions, signal: AbortSignal): Promise<StoredObject> {
+    let partial: string | undefined;
+    let linked: string | undefined;
     try {
-      let bytes = 0;
-      // for-await gives backpressure: the next chunk is read only once this one is written.
-      for await (const chunk of body) {
-        const buf = chunk as Buffer;
-        await file.write(buf, 0, buf.length);
-        bytes += buf.length;
-      }
-      await file.sync();
-      await file.close();
-      closed = true;
-      await fs.link(partial, final);
+      signal.throwIfAborted();
+      const final = this.path(key);
+      if (PARTIAL.test(path.basename(final))) throw new Error(`invalid key '${key}': the name is that of a temporary file`);
+      const dir = path.dirname(final);
+      await fs.mkdir(dir, { recursive: true });
+      if (await this.stat(key, signal)) throw new ObjectExistsError(this.url(key));
+      partial = path.join(dir, `.${path.basename(final)}.partial-${randomBytes(4).toString('hex')}`);
+      await writeAll(partial, addAbortSignal(signal, body), signal);
+      // The commit point: after the link the object is stored, whatever the signal says.
+      signal.throwIfAborted();
+      await fs.link(partial, final).catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'EEXIST' ? new ObjectExistsError(this.url(key)) : err;
+      });
+      linked = final;
       await fs.unlink(partial);
+      partial = undefined;
       await syncDir(dir);
-      return { key, bytes };
+      const stat = await fs.stat(final);
+      return { key, bytes: stat.size, modified: stat.mtime };
     } catch (err) {
-      if (!closed) await file.close().catch(() => undefined);
-      await fs.rm(partial, { force: true });
-      throw new Error(`writing ${this.location}/${key} failed`, { cause: err });
+      // An unread body would leave its producer blocked on a full pipe.
+      body.destroy();
+      if (partial) await fs.rm(partial, { force: true });
+      // Linked but not made durable: a failed put leaves nothing, and the name is this write's own.
+      if (linked) await fs.rm(linked, { force: true });
+      if (err instanceof ObjectExistsError) throw err;
+      throw new Error(`writing ${this.url(key)} failed`, { cause: signal.aborted ? signal.reason : err });
     }
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, signal: AbortSignal): Promise<Readable> {
+    signal.throwIfAborted();
     const file = this.path(key);
-    await fs.access(file);
-    return createReadStream(file);
-  }
-
-  async list(prefix: string): Promise<StoredObject[]> {
-    return (await this.walk()).filter(o => o.key.startsWith(prefix) && !o.key.includes(PARTIAL_MARK));
-  }
-
-  async exists(key: string): Promise<boolean> {
     try {
-      await fs.lstat(this.path(key));
-      return true;
+      // Opened before returning, so a missing object rejects here rather than in the reader.
+      const handle = await fs.open(file, 'r');
+      return addAbortSignal(signal, handle.createReadStream());
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
+      throw new Error(`cannot read ${this.url(key)}`, { cause: err });
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async stat(key: string, signal: AbortSignal): Promise<StoredObject | undefined> {
+    signal.throwIfAborted();
+    try {
+      const stat = await fs.stat(this.path(key));
+      return stat.isFile() ? { key, bytes: stat.size, modified: stat.mtime } : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new Error(`cannot check ${this.url(key)}`, { cause: err });
+    }
+  }
+
+  async list(prefix: string, signal: AbortSignal): Promise<StoredObject[]> {
+    return (await this.walk(prefix, signal)).filter(o => !PARTIAL.test(basename(o.key)) && o.key.startsWith(prefix));
+  }
+
+  async delete(key: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
     await fs.rm(this.path(key), { force: true });
   }
 
-  async listIncomplete(prefix: string): Promise<string[]> {
-    return (await this.walk()).map(o => o.key).filter(k => k.startsWith(prefix.slice(0, prefix.lastIndexOf('/') + 1)) && k.includes(PARTIAL_MARK));
+  async listUnfinished(prefix: string, signal: AbortSignal): Promise<Unfinished[]> {
+    const out: Unfinished[] = [];
+    for (const o of await this.walk(prefix, signal)) {
+      const name = PARTIAL.exec(basename(o.key))?.[1];
+      if (name === undefined) continue;
+      const key = `${o.key.slice(0, o.key.length - basename(o.key).length)}${name}`;
+      if (key.startsWith(prefix)) out.push({ key, started: o.modified, handle: o.key });
+    }
+    return out;
   }
 
-  async listUnfinished(prefix: string): Promise<Unfinished[]> {
-    const dir = prefix.slice(0, prefix.lastIndexOf('/') + 1);
-    return (await this.walk())
-      .filter(o => o.key.startsWith(dir) && o.key.includes(PARTIAL_MARK))
-      .map(o => {
-        // `.<name>.partial-<random>` is the temporary file of `<name>`.
-        const base = o.key.slice(o.key.lastIndexOf('/') + 1);
-        const name = base.slice(1, base.lastIndexOf(PARTIAL_MARK));
-        return { key: `${o.key.slice(0, o.key.lastIndexOf('/') + 1)}${name}`, started: o.modified ?? new Date(0), handle: o.key };
-      });
+  async removeUnfinished(unfinished: Unfinished, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    if (!PARTIAL.test(basename(unfinished.handle))) throw new Error(`'${unfinished.handle}' is not a temporary file of ${this.location}`);
+    await fs.rm(this.path(unfinished.handle), { force: true });
   }
 
-  async removeUnfinished(u: Unfinished): Promise<void> {
-    await fs.rm(this.path(u.handle), { force: true });
+  private url(key: string): string {
+    return `${this.location.replace(/\/$/, '')}/${key}`;
   }
 
   private path(key: string): string {
@@ -109,23 +129,56 @@ export class FileStorage implements Storage {
     return path.join(this.root, ...key.split('/'));
   }
 
-  private async walk(dir = this.root, rel = ''): Promise<StoredObject[]> {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = await fs.readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
+  /** Every file below the deepest directory `prefix` names, as keys: a superset of what starts with `prefix`. */
+  private async walk(prefix: string, signal: AbortSignal): Promise<StoredObject[]> {
+    const start = prefix.slice(0, prefix.lastIndexOf('/') + 1).replace(/\/$/, '');
     const out: StoredObject[] = [];
-    for (const e of entries) {
-      const key = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) {out.push(...await this.walk(path.join(dir, e.name), key));} else if (e.isFile()) {
-        const stat = await fs.stat(path.join(dir, e.name));
-        out.push({ key, bytes: stat.size, modified: stat.mtime });
+    const visit = async (rel: string): Promise<void> => {
+      signal.throwIfAborted();
+      let entries: Dirent[];
+      try {
+        entries = await fs.readdir(rel ? this.path(rel) : this.root, { withFileTypes: true });
+      } catch (err) {
+        // No directory yet is an empty listing; the series' first backup creates it.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+        throw new Error(`cannot list ${this.url(rel)}`, { cause: err });
       }
-    }
+      for (const e of entries) {
+        const key = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory()) {
+          await visit(key);
+        } else if (e.isFile()) {
+          // A file can vanish between readdir and stat (a concurrent prune or a finished write).
+          const stat = await fs.stat(this.path(key)).catch((err: NodeJS.ErrnoException) => {
+            if (err.code === 'ENOENT') return undefined;
+            throw err;
+          });
+          if (stat) out.push({ key, bytes: stat.size, modified: stat.mtime });
+        }
+      }
+    };
+    await visit(start);
     return out;
+  }
+}
+
+function basename(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}
+
+/** Writes `body` to a new file at `file`, one chunk at a time, and makes it durable. */
+async function writeAll(file: string, body: Readable, signal: AbortSignal): Promise<void> {
+  const handle = await fs.open(file, 'wx', 0o640);
+  try {
+    // for-await gives backpressure: the next chunk is read only once this one is written.
+    for await (const chunk of body) {
+      const buf = chunk as Buffer;
+      await handle.write(buf, 0, buf.length);
+      signal.throwIfAborted();
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

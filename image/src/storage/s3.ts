@@ -3,15 +3,15 @@
  * (static keys, IRSA, Pod Identity) works. Data goes up as a streamed multipart upload with bounded
  * memory: at most `queueSize` parts in flight plus one being filled.
  */
-import { Readable } from 'node:stream';
+import { addAbortSignal, Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand,
   ListMultipartUploadsCommand, ListMultipartUploadsCommandOutput, ListObjectsV2Command,
-  ListObjectsV2CommandOutput, S3Client,
+  ListObjectsV2CommandOutput, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { S3Destination } from '../config';
-import { PutOptions, Storage, StoredObject, Unfinished } from './storage';
+import { ObjectExistsError, PutOptions, Storage, StoredObject, Unfinished } from './storage';
 
 /**
  * 8 MiB parts, two in flight: measured on a 1.1 GB dump into radosgw, 16 MiB x 4 peaked at 199 MB
@@ -38,7 +38,7 @@ export class S3Storage implements Storage {
   private readonly client: S3Client;
 
   constructor(private readonly dest: S3Destination, private readonly abortDeadlineMs = ABORT_DEADLINE_MS) {
-    this.location = `s3://${dest.bucket}`;
+    this.location = `s3://${dest.bucket}${dest.prefix ? `/${dest.prefix}` : ''}${dest.endpoint ? ` (${dest.endpoint})` : ''}`;
     this.client = new S3Client({
       region: dest.region,
       endpoint: dest.endpoint,
@@ -51,95 +51,134 @@ export class S3Storage implements Storage {
     });
   }
 
-  async preflight(): Promise<void> {
+  seriesPrefix(name: string): string {
+    return `${this.dest.prefix ? `${this.dest.prefix}/` : ''}${name}/`;
+  }
+
+  async preflight(signal: AbortSignal): Promise<void> {
     try {
-      await this.client.send(new ListObjectsV2Command({ Bucket: this.dest.bucket, MaxKeys: 1 }));
+      await this.client.send(new ListObjectsV2Command({ Bucket: this.dest.bucket, MaxKeys: 1 }), { abortSignal: signal });
     } catch (err) {
-      throw new Error(`cannot reach bucket ${this.location}${this.dest.endpoint ? ` at ${this.dest.endpoint}` : ''}: ${s3Cause(err)}`, { cause: err });
+      throw new Error(`cannot reach bucket s3://${this.dest.bucket}${this.dest.endpoint ? ` at ${this.dest.endpoint}` : ''}: ${s3Cause(err)}`, { cause: err });
     }
   }
 
-  async put(key: string, body: Readable, options: PutOptions = {}): Promise<StoredObject> {
-    const url = `${this.location}/${key}`;
-    if (await this.exists(key)) throw new Error(`refusing to overwrite ${url}`);
+  async put(key: string, body: Readable, options: PutOptions, signal: AbortSignal): Promise<StoredObject> {
+    try {
+      signal.throwIfAborted();
+      if (await this.stat(key, signal)) throw new ObjectExistsError(this.url(key));
+    } catch (err) {
+      // An unread body would leave its producer blocked on a full pipe.
+      body.destroy();
+      if (err instanceof ObjectExistsError) throw err;
+      throw new Error(`upload to ${this.url(key)} failed`, { cause: signal.aborted ? signal.reason : err });
+    }
     const upload = new Upload({
-      client: this.client,
+      client: abortingPartUploads(this.client, signal),
       queueSize: QUEUE_SIZE,
       partSize: partSizeFor(options.sizeHint),
       leavePartsOnError: false,
       // If-None-Match also guards the final write (PutObject or CompleteMultipartUpload) on servers
       // that support conditional writes; the HEAD above covers the others.
-      params: { Bucket: this.dest.bucket, Key: key, Body: body, ContentType: options.contentType, IfNoneMatch: '*' },
+      params: { Bucket: this.dest.bucket, Key: key, Body: addAbortSignal(signal, body), ContentType: options.contentType, IfNoneMatch: '*' },
     });
     try {
+      // Upload.abort() is never called: done() would reject before the upload's own cleanup ran.
+      // An abort fails the body and the part uploads instead, so done() settles only once
+      // lib-storage has stopped and sent its AbortMultipartUpload.
       await upload.done();
     } catch (err) {
-      // done() rejects once lib-storage has sent (or failed to send) its own abort; make sure.
+      body.destroy();
+      // Confirmed with a listing: lib-storage's own abort may have failed or never been sent.
       const left = await this.abortOpenUploads(key);
       const suffix = left.length > 0
         ? `; multipart upload ${left.join(', ')} could not be aborted and is left open (a bucket lifecycle rule AbortIncompleteMultipartUpload removes it)`
         : '';
-      throw new Error(`upload to ${url} failed${suffix}`, { cause: err });
+      if (isPreconditionFailed(err) && left.length === 0) throw new ObjectExistsError(this.url(key));
+      throw new Error(`upload to ${this.url(key)} failed${suffix}`, { cause: signal.aborted ? signal.reason : err });
     }
+    // The object is committed: report it even if the signal aborts now.
     const head = await this.client.send(new HeadObjectCommand({ Bucket: this.dest.bucket, Key: key }));
-    return { key, bytes: head.ContentLength ?? -1 };
+    return { key, bytes: head.ContentLength ?? -1, modified: wholeSeconds(head.LastModified) };
   }
 
-  async get(key: string): Promise<Readable> {
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.dest.bucket, Key: key }));
-    return out.Body as Readable;
+  async get(key: string, signal: AbortSignal): Promise<Readable> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.dest.bucket, Key: key }), { abortSignal: signal });
+      return addAbortSignal(signal, out.Body as Readable);
+    } catch (err) {
+      throw new Error(`cannot read ${this.url(key)}: ${s3Cause(err)}`, { cause: err });
+    }
   }
 
-  async list(prefix: string): Promise<StoredObject[]> {
+  async stat(key: string, signal: AbortSignal): Promise<StoredObject | undefined> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.dest.bucket, Key: key }), { abortSignal: signal });
+      return { key, bytes: head.ContentLength ?? -1, modified: wholeSeconds(head.LastModified) };
+    } catch (err) {
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+      throw new Error(`cannot check ${this.url(key)}: ${s3Cause(err)}`, { cause: err });
+    }
+  }
+
+  async list(prefix: string, signal: AbortSignal): Promise<StoredObject[]> {
     const out: StoredObject[] = [];
     let token: string | undefined;
-    do {
-      const page: ListObjectsV2CommandOutput = await this.client.send(new ListObjectsV2Command({
-        Bucket: this.dest.bucket, Prefix: prefix, ContinuationToken: token,
-      }));
-      for (const o of page.Contents ?? []) out.push({ key: o.Key!, bytes: o.Size ?? 0, modified: o.LastModified });
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    try {
+      do {
+        const page: ListObjectsV2CommandOutput = await this.client.send(new ListObjectsV2Command({
+          Bucket: this.dest.bucket, Prefix: prefix, ContinuationToken: token,
+        }), { abortSignal: signal });
+        for (const o of page.Contents ?? []) out.push({ key: o.Key!, bytes: o.Size ?? 0, modified: wholeSeconds(o.LastModified) });
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      throw new Error(`cannot list ${this.url(prefix)}: ${s3Cause(err)}`, { cause: err });
+    }
     return out;
   }
 
-  async exists(key: string): Promise<boolean> {
+  async delete(key: string, signal: AbortSignal): Promise<void> {
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.dest.bucket, Key: key }));
-      return true;
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.dest.bucket, Key: key }), { abortSignal: signal });
     } catch (err) {
-      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
-      throw new Error(`cannot check whether ${this.location}/${key} exists: ${s3Cause(err)}`, { cause: err });
+      throw new Error(`cannot delete ${this.url(key)}: ${s3Cause(err)}`, { cause: err });
     }
   }
 
-  async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.dest.bucket, Key: key }));
+  async listUnfinished(prefix: string, signal: AbortSignal): Promise<Unfinished[]> {
+    try {
+      return (await this.openUploads(prefix, signal)).map(u => ({ key: u.key, started: u.initiated ?? new Date(0), handle: u.uploadId }));
+    } catch (err) {
+      throw new Error(`cannot list the multipart uploads under ${this.url(prefix)}: ${s3Cause(err)}`, { cause: err });
+    }
   }
 
-  async listIncomplete(prefix: string): Promise<string[]> {
-    return (await this.openUploads(prefix)).map(u => u.key);
-  }
-
-  async listUnfinished(prefix: string): Promise<Unfinished[]> {
-    return (await this.openUploads(prefix)).map(u => ({ key: u.key, started: u.initiated ?? new Date(0), handle: u.uploadId }));
-  }
-
-  async removeUnfinished(u: Unfinished): Promise<void> {
-    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.dest.bucket, Key: u.key, UploadId: u.handle }));
+  async removeUnfinished(unfinished: Unfinished, signal: AbortSignal): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({
+        Bucket: this.dest.bucket, Key: unfinished.key, UploadId: unfinished.handle,
+      }), { abortSignal: signal });
+    } catch (err) {
+      // Already gone (aborted or completed by someone else): nothing is left to remove.
+      if ((err as { name?: string }).name === 'NoSuchUpload') return;
+      throw new Error(`cannot abort the multipart upload ${unfinished.handle} of ${this.url(unfinished.key)}: ${s3Cause(err)}`, { cause: err });
+    }
   }
 
   /**
    * Aborts every open multipart upload for exactly `key` until a listing shows none, retrying
-   * through a flaky connection until the deadline. Returns the upload ids still open (empty: verified).
+   * through a flaky connection until the deadline. Returns the upload ids still open (empty:
+   * verified). Takes no signal: it is the cleanup after an abort.
    */
-  async abortOpenUploads(key: string): Promise<string[]> {
+  private async abortOpenUploads(key: string): Promise<string[]> {
     const deadline = Date.now() + this.abortDeadlineMs;
+    const never = new AbortController().signal;
     let delay = 250;
     let open: string[] = ['(unknown: S3 unreachable)'];
     for (;;) {
       try {
-        const uploads = (await this.openUploads(key)).filter(u => u.key === key);
+        const uploads = (await this.openUploads(key, never)).filter(u => u.key === key);
         open = uploads.map(u => u.uploadId);
         if (uploads.length === 0) return [];
         for (const u of uploads) {
@@ -154,20 +193,56 @@ export class S3Storage implements Storage {
     }
   }
 
-  private async openUploads(prefix: string): Promise<Array<{ key: string; uploadId: string; initiated?: Date }>> {
+  private async openUploads(prefix: string, signal: AbortSignal): Promise<Array<{ key: string; uploadId: string; initiated?: Date }>> {
     const out: Array<{ key: string; uploadId: string; initiated?: Date }> = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
       const page: ListMultipartUploadsCommandOutput = await this.client.send(new ListMultipartUploadsCommand({
         Bucket: this.dest.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker,
-      }));
+      }), { abortSignal: signal });
       for (const u of page.Uploads ?? []) out.push({ key: u.Key!, uploadId: u.UploadId!, initiated: u.Initiated });
       if (!page.IsTruncated) return out;
       keyMarker = page.NextKeyMarker;
       uploadIdMarker = page.NextUploadIdMarker;
     }
   }
+
+  private url(key: string): string {
+    return `s3://${this.dest.bucket}/${key}`;
+  }
+}
+
+/**
+ * The client lib-storage sends through, with `signal` added to its part uploads: lib-storage sends
+ * without one, and an 8 MiB part in flight would otherwise delay the abort by its whole transfer.
+ * Its other requests are not cut off half-way: a create could leave an upload lib-storage never
+ * learns the id of, an abort is the cleanup, and a complete or a single PutObject is the commit
+ * point (the server may store the object after the client gave up on the request).
+ */
+function abortingPartUploads(client: S3Client, signal: AbortSignal): S3Client {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property !== 'send') return Reflect.get(target, property, receiver);
+      return (command: unknown, options?: object) => target.send(
+        command as UploadPartCommand,
+        command instanceof UploadPartCommand ? { ...options, abortSignal: signal } : options,
+      );
+    },
+  });
+}
+
+/**
+ * Listings give milliseconds, HEAD's Last-Modified header only seconds: both are cut to the second,
+ * so stat and list agree on an object's time.
+ */
+function wholeSeconds(t: Date | undefined): Date {
+  return new Date(Math.floor((t?.getTime() ?? 0) / 1000) * 1000);
+}
+
+/** If-None-Match found an object written since the HEAD check. */
+function isPreconditionFailed(err: unknown): boolean {
+  return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412;
 }
 
 /** The useful part of an SDK error: the S3 error code and message, or the network error. */
