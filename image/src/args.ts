@@ -3,15 +3,16 @@
  * `prune`, `verify [latest|<id>]`.
  */
 import { ConfigError } from './errors';
-import { BACKUP_ID_PATTERN, COMMAND, DUMP_ARGS_SEPARATOR } from '../../lib/contract';
+import { COMMAND, LATEST_BACKUP_ID, TOOL_ARGS_SEPARATOR } from '../../lib/contract';
+import { backupRef } from '../../lib/rules';
 
-const SEP = DUMP_ARGS_SEPARATOR;
+const SEP = TOOL_ARGS_SEPARATOR;
 const USAGE = [
   `${COMMAND.BACKUP} [${SEP} <extra dump-tool arguments>]`,
   COMMAND.LIST,
-  `${COMMAND.RESTORE} [latest|<backup id>] [${SEP} <extra restore-tool arguments>]`,
+  `${COMMAND.RESTORE} [${LATEST_BACKUP_ID}|<backup id>] [${SEP} <extra restore-tool arguments>]`,
   COMMAND.PRUNE,
-  `${COMMAND.VERIFY} [latest|<backup id>]`,
+  `${COMMAND.VERIFY} [${LATEST_BACKUP_ID}|<backup id>]`,
 ].map(u => `runner ${u}`).join(' | ');
 
 export type Command = typeof COMMAND[keyof typeof COMMAND];
@@ -20,8 +21,8 @@ export interface Args {
   readonly command: Command;
   /** `latest` or a backup id (restore, verify). */
   readonly ref: string;
-  /** Arguments after `--` for the dump or restore tool. */
-  readonly dumpArgs: string[];
+  /** Arguments after `--`, for the dump tool (backup) or the restore tool (restore). */
+  readonly toolArgs: readonly string[];
 }
 
 export function parseArgs(argv: readonly string[]): Args {
@@ -40,9 +41,6 @@ export function parseArgs(argv: readonly string[]): Args {
     throw new ConfigError(`unexpected argument '${extra}'${takesToolArgs ? `: extra ${tool}-tool arguments go after '${SEP}'` : ''}; usage: ${USAGE}`);
   }
   if (sep >= 0 && !takesToolArgs) throw new ConfigError(`'${command}' takes no tool arguments; usage: ${USAGE}`);
-  const ref = positional[0] ?? 'latest';
-  if (takesRef && ref !== 'latest' && !BACKUP_ID_PATTERN.test(ref)) {
-    throw new ConfigError(`'${ref}' is not a backup id; use 'latest' or an id such as 20240501T020304Z-1a2b3c4d (see '${COMMAND.LIST}')`);
-  }
-  return { command: command as Command, ref, dumpArgs: toolArgs };
+  const ref = takesRef ? backupRef(`${command} argument`, positional[0] ?? LATEST_BACKUP_ID) : LATEST_BACKUP_ID;
+  return { command: command as Command, ref, toolArgs };
 }

@@ -4,19 +4,18 @@
  */
 import { Readable } from 'node:stream';
 import { COMPRESSION_SUFFIX, checkCompressor } from './compress';
-import { Config } from './config';
-import { createEngine } from './engines';
-import { Engine } from './engines/engine';
-import { describeError } from './errors';
+import { BackupConfig } from './config';
+import { DumpCommand, DumpPlan } from './engines/engine';
+import { allSettledOrFirstError, describeError } from './errors';
 import { backupKey, manifestKey } from './key';
 import { Logger } from './log';
 import { Manifest, MANIFEST_FORMAT_VERSION } from './manifest';
 import { DumpStreamResult, StorageStoppedReadingError, startDumpStream } from './pipeline';
-import { createStorage } from './storage';
 import { version as RUNNER_VERSION } from '../../package.json';
 import { Storage, StoredObject } from './storage/storage';
 
-export { RUNNER_VERSION };
+/** How long the cleanup after a failure may take; it runs after the run's own signal aborted. */
+const CLEANUP_TIMEOUT_MS = 60_000;
 
 export interface BackupResult extends DumpStreamResult {
   readonly key: string;
@@ -33,46 +32,43 @@ export class BackupFailedError extends Error {
 }
 
 export interface BackupOptions {
-  readonly config: Config;
+  readonly config: BackupConfig;
+  readonly storage: Storage;
   readonly env: NodeJS.ProcessEnv;
   readonly log: Logger;
   /** Aborted by SIGTERM/SIGINT; its reason is the InterruptedError. */
   readonly signal: AbortSignal;
-  readonly engine?: Engine;
-  readonly storage?: Storage;
 }
 
 export async function runBackup(options: BackupOptions): Promise<BackupResult> {
-  const { config, env, log, signal } = options;
-  const engine = options.engine ?? createEngine(config, env);
-  const storage = options.storage ?? createStorage(config.destination);
+  const { config, storage, env, log, signal } = options;
+  const engine = config.engine;
   const startedAt = new Date();
   log.info('backup starting', {
     engine: engine.name,
     database: engine.database ?? null,
-    destination: destinationText(config, storage),
+    destination: storage.location,
     name: config.name,
     compression: config.compression,
-    dumpArgs: config.dumpArgs,
+    toolArgs: config.toolArgs,
     runnerVersion: RUNNER_VERSION,
   });
 
   // Everything that can be checked is checked before the dump starts and anything is written.
-  const [preflight] = await Promise.all([
-    engine.preflight(), storage.preflight(), checkCompressor(config.compression, env),
+  const [plan] = await allSettledOrFirstError([
+    engine.backup.preflight() as Promise<DumpPlan>, storage.preflight(signal), checkCompressor(config.compression, env),
   ]);
   signal.throwIfAborted();
 
-  const prefix = config.destination.kind === 's3' ? config.destination.prefix : '';
-  const key = backupKey(prefix, config.name, `${engine.extension}${COMPRESSION_SUFFIX[config.compression]}`, startedAt);
+  const key = backupKey(storage.seriesPrefix(config.name), `${engine.descriptor.extension}${COMPRESSION_SUFFIX[config.compression]}`, startedAt);
   log.info('dump starting', {
-    key, tool: preflight.tool, server: preflight.server, estimatedBytes: preflight.estimatedBytes ?? null,
+    key, tool: plan.tool, server: plan.server, estimatedBytes: plan.estimatedBytes ?? null,
   });
 
-  const cmd = await engine.dumpCommand(config.dumpArgs);
+  const cmd = await engine.backup.dumpCommand(plan, config.toolArgs);
   let data: { result: DumpStreamResult; stored: StoredObject };
   try {
-    data = await dumpAndStore(options, cmd, storage, key, preflight.estimatedBytes);
+    data = await dumpAndStore(options, cmd, key, plan.estimatedBytes);
   } finally {
     await cmd.cleanup();
   }
@@ -89,9 +85,9 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     rawBytes: result.rawBytes,
     sha256: result.sha256,
     compression: config.compression,
-    format: engine.format,
-    tool: preflight.tool,
-    server: preflight.server,
+    format: engine.descriptor.format,
+    tool: plan.tool,
+    server: plan.server,
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationSeconds,
@@ -99,18 +95,19 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   };
   const mKey = manifestKey(key);
   try {
-    await storage.put(mKey, Readable.from([Buffer.from(JSON.stringify(manifest, null, 2) + '\n')]), { contentType: 'application/json' });
+    // Once the data is stored a signal no longer aborts: the manifest takes milliseconds to write,
+    // and finishing leaves a complete backup instead of data without a manifest.
+    const body = Readable.from([Buffer.from(JSON.stringify(manifest, null, 2) + '\n')]);
+    await storage.put(mKey, body, { contentType: 'application/json' }, new AbortController().signal);
   } catch (err) {
     // Without a manifest the data is not a backup; do not leave it looking like one.
-    throw new BackupFailedError(new Error('writing the manifest failed', { cause: err }), await removeData(storage, key));
+    throw new BackupFailedError(new Error('writing the manifest failed', { cause: err }), await removeAndConfirmGone(storage, key));
   }
   return { ...result, bytes: stored.bytes, key, manifestKey: mKey, durationSeconds };
 }
 
-async function dumpAndStore(
-  options: BackupOptions, cmd: Awaited<ReturnType<Engine['dumpCommand']>>, storage: Storage, key: string, sizeHint: number | undefined,
-) {
-  const { config, env, log, signal } = options;
+async function dumpAndStore(options: BackupOptions, cmd: DumpCommand, key: string, sizeHint: number | undefined) {
+  const { config, storage, env, log, signal } = options;
   const stream = startDumpStream(cmd, config.compression, env, log);
   const onAbort = () => stream.fail(signal.reason as Error);
   signal.addEventListener('abort', onAbort);
@@ -129,14 +126,12 @@ async function dumpAndStore(
   }, config.progressIntervalMs);
   progress.unref();
 
-  const put = storage.put(key, stream.body, { contentType: 'application/octet-stream', sizeHint });
+  const put = storage.put(key, stream.body, { contentType: 'application/octet-stream', sizeHint }, signal);
   // A storage failure stops the dump tool at once instead of leaving it blocked on a full pipe.
   put.catch((err: Error) => stream.fail(err));
   const [dumped, storedOutcome] = await Promise.allSettled([stream.done, put]);
   await stream.exited;
   clearInterval(progress);
-  // Once the data is stored a signal no longer aborts: the manifest takes milliseconds to write,
-  // and finishing leaves a complete backup instead of data without a manifest.
   signal.removeEventListener('abort', onAbort);
 
   if (dumped.status === 'fulfilled' && storedOutcome.status === 'fulfilled') {
@@ -144,7 +139,7 @@ async function dumpAndStore(
     const stored = storedOutcome.value;
     if (stored.bytes !== result.bytes) {
       const err = new Error(`storage reports ${stored.bytes} bytes at ${key} but ${result.bytes} were sent`);
-      throw new BackupFailedError(err, await removeData(storage, key));
+      throw new BackupFailedError(err, await removeAndConfirmGone(storage, key));
     }
     return { result, stored };
   }
@@ -155,35 +150,32 @@ async function dumpAndStore(
   const cause = signal.aborted ? signal.reason
     : streamError && !(streamError instanceof StorageStoppedReadingError) ? streamError
       : storeError ?? streamError;
-  throw new BackupFailedError(cause, await verifyNothingLeft(storage, key));
+  throw new BackupFailedError(cause, await removeAndConfirmGone(storage, key));
 }
 
-/** Checks (and if needed, makes) the key absent with no unfinished write; says what it found. */
-async function verifyNothingLeft(storage: Storage, key: string): Promise<string> {
+/**
+ * After a failure: removes whatever is at `key` (the object, unfinished writes for it), then
+ * confirms nothing is left. Says what it found and did; never throws.
+ */
+async function removeAndConfirmGone(storage: Storage, key: string): Promise<string> {
+  const signal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
   try {
-    const problems: string[] = [];
-    if (await storage.exists(key)) {
-      await storage.delete(key);
-      problems.push('an object was found at the key and deleted');
+    const removed: string[] = [];
+    if (await storage.stat(key, signal)) {
+      await storage.delete(key, signal);
+      removed.push('an object was found at the key and deleted');
     }
-    const incomplete = (await storage.listIncomplete(key)).filter(k => k === key || k.includes(key.slice(key.lastIndexOf('/') + 1)));
-    if (incomplete.length > 0) return `unfinished writes are left: ${incomplete.join(', ')}`;
-    return problems.length ? `verified after cleanup: ${problems.join('; ')}` : 'verified: nothing stored at the key, no unfinished upload';
+    for (const u of (await storage.listUnfinished(key, signal)).filter(w => w.key === key)) {
+      await storage.removeUnfinished(u, signal);
+      removed.push(`an unfinished write (${u.handle}) was found and removed`);
+    }
+    const objectLeft = await storage.stat(key, signal);
+    const unfinishedLeft = (await storage.listUnfinished(key, signal)).filter(w => w.key === key);
+    if (objectLeft || unfinishedLeft.length > 0) {
+      return `not clean: ${[objectLeft ? `an object is still at ${key}` : '', ...unfinishedLeft.map(u => `unfinished write ${u.handle}`)].filter(Boolean).join(', ')}`;
+    }
+    return removed.length ? `verified after cleanup: ${removed.join('; ')}` : 'verified: nothing stored at the key, no unfinished upload';
   } catch (err) {
     return `could not verify that nothing was left at ${key}: ${describeError(err)}`;
   }
-}
-
-async function removeData(storage: Storage, key: string): Promise<string> {
-  try {
-    await storage.delete(key);
-    return await verifyNothingLeft(storage, key);
-  } catch (err) {
-    return `could not delete the data object ${key}: ${describeError(err)}`;
-  }
-}
-
-function destinationText(config: Config, storage: Storage): string {
-  const d = config.destination;
-  return d.kind === 's3' ? `${storage.location}${d.prefix ? `/${d.prefix}` : ''}${d.endpoint ? ` (${d.endpoint})` : ''}` : storage.location;
 }

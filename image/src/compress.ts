@@ -5,7 +5,8 @@
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { capture, childEnv, describeExit, firstLine, spawnChild } from './proc';
+import { childEnv, describeExit, spawnChild } from './proc';
+import { probeVersion } from './tool';
 import { CompressionName } from '../../lib/contract';
 
 /**
@@ -34,9 +35,7 @@ export interface Compressor {
 
 /** Fails if the compressor cannot run, before the dump starts. */
 export async function checkCompressor(name: CompressionName, env: NodeJS.ProcessEnv): Promise<void> {
-  if (name !== 'zstd') return;
-  const out = await capture('zstd', ['--version'], childEnv(env));
-  if (out.code !== 0) throw new Error(`zstd --version failed: ${firstLine(out.stderr) || `exit code ${out.code}`}`);
+  if (name === 'zstd') await probeVersion('zstd', /\bv(\d+\.\d+\.\d+)/, childEnv(env));
 }
 
 /**

@@ -1,10 +1,22 @@
 /**
- * Error kinds the runner maps to exit codes. Everything else is a failed backup (exit 1).
+ * Error kinds the runner maps to exit codes. Everything else is a failed run (exit 1).
  */
+import { ENV } from '../../lib/contract';
+import { ENGINE_NAMES, ENGINE_REGISTRY, EngineDescriptor } from '../../lib/registry';
+import { RuleError } from '../../lib/rules';
 
-/** Bad configuration or usage: nothing was started. Exit 2, like a shell's usage error. */
-export class ConfigError extends Error {
-  public readonly name = 'ConfigError';
+/**
+ * Bad configuration or usage: nothing was started. Exit 2, like a shell's usage error. A
+ * RuleError (a value breaks a rule the constructs enforce too) is one as well.
+ */
+export class ConfigError extends RuleError {
+  public readonly name: string = 'ConfigError';
+}
+
+/** A command the engine's registry entry says it cannot do (Redis has no restore, only PostgreSQL has verify). */
+export function capabilityError(descriptor: EngineDescriptor, capability: 'restore' | 'verify'): ConfigError {
+  const able = ENGINE_NAMES.filter(n => ENGINE_REGISTRY[n].capabilities[capability]);
+  return new ConfigError(`${ENV.ENGINE}: the runner cannot ${capability} ${descriptor.title} backups ('${descriptor.name}'); '${capability}' works for ${able.join(', ')}.`);
 }
 
 /** The run was stopped by a signal (Job deadline, eviction, Ctrl-C). Exit 128 + signal number. */
@@ -30,4 +42,15 @@ export function describeError(err: unknown): string {
     current = current instanceof Error ? current.cause : undefined;
   }
   return parts.join(': ').replace(/\s*\n\s*/g, ' ');
+}
+
+/**
+ * Like Promise.all, but rejects (with the first failure in order) only once every promise has
+ * settled: a check that writes a private file removes it before the run exits, even when another
+ * check failed first.
+ */
+export async function allSettledOrFirstError<T extends readonly unknown[] | []>(promises: T): Promise<{ -readonly [P in keyof T]: Awaited<T[P]> }> {
+  const results = await Promise.allSettled(promises);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+  return results.map(r => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [P in keyof T]: Awaited<T[P]> };
 }

@@ -3,7 +3,7 @@
  * redacted first, so a secret cannot leak through an error message or a dump tool's stderr.
  */
 import { describeError } from './errors';
-import { ENV, SECRET_ENV } from '../../lib/contract';
+import { SECRET_ENV } from '../../lib/contract';
 
 export type Level = 'info' | 'warn' | 'error';
 export type Fields = Record<string, unknown>;
@@ -13,18 +13,22 @@ export const REDACTED = '[REDACTED]';
 // `scheme://user:password@` or `scheme://token@`: a connection string's userinfo is always secret.
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@"']+@/gi;
 
-/** The secret values in `env`, including the userinfo of a connection string in its decoded forms. */
+/**
+ * The secret values in `env` (SECRET_ENV: every engine's and the storage's). A secret that is a
+ * URL (a connection string) adds its userinfo and password, also percent-decoded, since a tool
+ * may print them on their own.
+ */
 export function secretsFromEnv(env: NodeJS.ProcessEnv): string[] {
   const secrets: string[] = [];
   for (const name of SECRET_ENV) {
     const value = env[name];
-    if (value) secrets.push(value);
-  }
-  const uri = env[ENV.MONGO_URI];
-  const userinfo = uri ? /^[a-z][a-z0-9+.-]*:\/\/([^/@]+)@/i.exec(uri)?.[1] : undefined;
-  if (userinfo) {
-    const password = userinfo.includes(':') ? userinfo.slice(userinfo.indexOf(':') + 1) : userinfo;
-    secrets.push(userinfo, password, safeDecode(password));
+    if (!value) continue;
+    secrets.push(value);
+    const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/@]+)@/i.exec(value)?.[1];
+    if (userinfo) {
+      const password = userinfo.includes(':') ? userinfo.slice(userinfo.indexOf(':') + 1) : userinfo;
+      secrets.push(userinfo, password, safeDecode(password));
+    }
   }
   // Longest first, so a secret that contains another is replaced whole.
   return [...new Set(secrets.filter(s => s.length > 0))].sort((a, b) => b.length - a.length);

@@ -7,19 +7,17 @@
  * started); 130/143 interrupted by SIGINT/SIGTERM.
  */
 import * as fs from 'node:fs';
-import { Args, parseArgs } from './args';
 import { BackupFailedError, runBackup } from './backup';
-import { Destination, loadConfig, loadSeriesConfig, readEngine, readIncompleteMinAgeMs, readProgressInterval, readRestoreForce, readRetention } from './config';
-import { createEngine } from './engines';
-import { ConfigError, InterruptedError, describeError } from './errors';
-import { seriesPrefix } from './key';
+import { BackupConfig, ListConfig, PruneConfig, RestoreConfig, RunConfig, VerifyConfig, loadRunConfig } from './config';
+import { InterruptedError, describeError } from './errors';
 import { runList } from './list';
 import { Logger } from './log';
 import { runPrune } from './prune';
 import { runRestore } from './restore';
 import { createStorage } from './storage';
-import { checkVerifyEngine, runVerify } from './verify';
-import { COMMAND, ENV, findReservedRestoreArg } from '../../lib/contract';
+import { runVerify } from './verify';
+import { COMMAND, ENV } from '../../lib/contract';
+import { RuleError } from '../../lib/rules';
 
 interface Context {
   readonly env: NodeJS.ProcessEnv;
@@ -27,16 +25,9 @@ interface Context {
   readonly signal: AbortSignal;
 }
 
-function prefixOf(destination: Destination, name: string): string {
-  return seriesPrefix(destination.kind === 's3' ? destination.prefix : '', name);
-}
-
-async function backup(args: Args, { env, log, signal }: Context): Promise<number> {
-  const config = loadConfig(env, args.dumpArgs);
-  // Checked before the dump, so a bad policy fails before anything is written.
-  const policy = readRetention(env);
-  const incompleteMinAgeMs = readIncompleteMinAgeMs(env);
-  const result = await runBackup({ config, env, log, signal });
+async function backup(config: BackupConfig, { env, log, signal }: Context): Promise<number> {
+  const storage = createStorage(config.destination);
+  const result = await runBackup({ config, storage, env, log, signal });
   log.info('backup complete', {
     key: result.key,
     manifestKey: result.manifestKey,
@@ -47,10 +38,11 @@ async function backup(args: Args, { env, log, signal }: Context): Promise<number
     MBps: Number((result.bytes / 1e6 / Math.max(result.durationSeconds, 0.001)).toFixed(1)),
     rawMBps: result.rawBytes === null ? null : Number((result.rawBytes / 1e6 / Math.max(result.durationSeconds, 0.001)).toFixed(1)),
   });
-  if (!policy) return 0;
-  const storage = createStorage(config.destination);
+  if (!config.retention) return 0;
   try {
-    await runPrune({ storage, prefix: prefixOf(config.destination, config.name), policy, incompleteMinAgeMs, log });
+    await runPrune({
+      storage, prefix: storage.seriesPrefix(config.name), policy: config.retention, incompleteMinAgeMs: config.incompleteMinAgeMs, log, signal,
+    });
   } catch (err) {
     // The backup is stored; the run still fails, so a retention that stopped working is seen.
     log.error(`prune after the backup failed (the backup ${result.key} is stored): ${describeError(err)}`);
@@ -59,44 +51,29 @@ async function backup(args: Args, { env, log, signal }: Context): Promise<number
   return 0;
 }
 
-async function list(_args: Args, { env, log }: Context): Promise<number> {
-  const series = loadSeriesConfig(env);
-  await runList(createStorage(series.destination), prefixOf(series.destination, series.name), log);
+async function list(config: ListConfig, { log, signal }: Context): Promise<number> {
+  const storage = createStorage(config.destination);
+  await runList(storage, storage.seriesPrefix(config.name), log, signal);
   return 0;
 }
 
-async function prune(_args: Args, { env, log }: Context): Promise<number> {
-  const series = loadSeriesConfig(env);
-  const policy = readRetention(env);
-  if (!policy) {
-    throw new ConfigError(`prune needs a retention policy: set at least one of ${[ENV.KEEP_LAST, ENV.KEEP_HOURLY, ENV.KEEP_DAILY, ENV.KEEP_WEEKLY, ENV.KEEP_MONTHLY, ENV.KEEP_YEARLY, ENV.KEEP_WITHIN_SECONDS].join(', ')}.`);
-  }
+async function prune(config: PruneConfig, { log, signal }: Context): Promise<number> {
+  const storage = createStorage(config.destination);
   await runPrune({
-    storage: createStorage(series.destination),
-    prefix: prefixOf(series.destination, series.name),
-    policy,
-    incompleteMinAgeMs: readIncompleteMinAgeMs(env),
-    log,
+    storage, prefix: storage.seriesPrefix(config.name), policy: config.retention, incompleteMinAgeMs: config.incompleteMinAgeMs, log, signal,
   });
   return 0;
 }
 
-async function restore(args: Args, { env, log, signal }: Context): Promise<number> {
-  const config = loadConfig(env, []);
-  const force = readRestoreForce(env);
-  const engine = createEngine(config, env);
-  const reserved = findReservedRestoreArg(engine.name, args.dumpArgs);
-  if (reserved) {
-    throw new ConfigError(`restore arguments: '${reserved}' is set by the runner (connection, output or transaction mode) and cannot be passed after '--'; remove it.`);
-  }
+async function restore(config: RestoreConfig, { env, log, signal }: Context): Promise<number> {
   const storage = createStorage(config.destination);
   const result = await runRestore({
     storage,
-    engine,
-    prefix: prefixOf(config.destination, config.name),
-    ref: args.ref,
-    extraArgs: args.dumpArgs,
-    force,
+    engine: config.engine,
+    prefix: storage.seriesPrefix(config.name),
+    ref: config.ref,
+    extraArgs: config.toolArgs,
+    force: config.force,
     env,
     log,
     signal,
@@ -107,23 +84,23 @@ async function restore(args: Args, { env, log, signal }: Context): Promise<numbe
     key: result.key,
     bytes: result.bytes,
     durationSeconds: result.durationSeconds,
-    targetDatabase: engine.database ?? null,
+    targetDatabase: config.engine.database ?? null,
     server: result.target.server,
   });
   return 0;
 }
 
-async function verify(args: Args, { env, log, signal }: Context): Promise<number> {
-  checkVerifyEngine(readEngine(env));
-  const series = loadSeriesConfig(env);
+async function verify(config: VerifyConfig, { env, log, signal }: Context): Promise<number> {
+  const storage = createStorage(config.destination);
   const result = await runVerify({
-    storage: createStorage(series.destination),
-    prefix: prefixOf(series.destination, series.name),
-    ref: args.ref,
+    storage,
+    prefix: storage.seriesPrefix(config.name),
+    ref: config.ref,
+    settings: config.verify,
     env,
     log,
     signal,
-    progressIntervalMs: readProgressInterval(env),
+    progressIntervalMs: config.progressIntervalMs,
   });
   const failed = result.checks.filter(c => !c.passed).map(c => c.check);
   log.log(result.passed ? 'info' : 'error', result.passed ? 'verify passed' : `verify failed: ${failed.join(', ')}`, {
@@ -132,13 +109,15 @@ async function verify(args: Args, { env, log, signal }: Context): Promise<number
   return result.passed ? 0 : 1;
 }
 
-const COMMANDS: Record<Args['command'], (args: Args, ctx: Context) => Promise<number>> = {
-  [COMMAND.BACKUP]: backup,
-  [COMMAND.LIST]: list,
-  [COMMAND.PRUNE]: prune,
-  [COMMAND.RESTORE]: restore,
-  [COMMAND.VERIFY]: verify,
-};
+function run(config: RunConfig, ctx: Context): Promise<number> {
+  switch (config.command) {
+    case COMMAND.BACKUP: return backup(config, ctx);
+    case COMMAND.LIST: return list(config, ctx);
+    case COMMAND.PRUNE: return prune(config, ctx);
+    case COMMAND.RESTORE: return restore(config, ctx);
+    case COMMAND.VERIFY: return verify(config, ctx);
+  }
+}
 
 async function main(): Promise<number> {
   const env = process.env;
@@ -156,11 +135,13 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 
-  let command: string = COMMAND.BACKUP;
+  let command = 'run';
   try {
-    const args = parseArgs(process.argv.slice(2));
-    command = args.command;
-    return await COMMANDS[args.command](args, { env, log, signal: controller.signal });
+    // Every argument and variable is checked before anything starts: a usage or configuration
+    // error exits 2 having touched nothing.
+    const config = loadRunConfig(process.argv.slice(2), env);
+    command = config.command;
+    return await run(config, { env, log, signal: controller.signal });
   } catch (err) {
     const cleanup = err instanceof BackupFailedError ? err.cleanup : undefined;
     const cause = err instanceof BackupFailedError ? err.cause : err;
@@ -169,7 +150,7 @@ async function main(): Promise<number> {
       log.error(interrupted.message, { cleanup });
       return interrupted.exitCode;
     }
-    if (cause instanceof ConfigError) {
+    if (cause instanceof RuleError) {
       log.error(`configuration error: ${cause.message}`);
       return 2;
     }

@@ -3,7 +3,8 @@
  * what the data is and how to check it. No secret goes in here: only names, sizes and versions.
  */
 import { ServerInfo, ToolInfo } from './engines/engine';
-import { CompressionName, EngineName } from '../../lib/contract';
+import { CompressionName } from '../../lib/contract';
+import { EngineName } from '../../lib/registry';
 
 export const MANIFEST_FORMAT_VERSION = 1;
 
@@ -15,12 +16,12 @@ export interface Manifest {
   readonly key: string;
   /** Stored size (after compression). */
   readonly bytes: number;
-  /** Size of the dump tool's output (before compression). */
-  /** Bytes the dump tool wrote; null if the compressor could not report it. */
+  /** Bytes the dump tool wrote, before compression; null if the compressor could not report it. */
   readonly rawBytes: number | null;
   /** sha256 of the stored bytes, hex. */
   readonly sha256: string;
   readonly compression: CompressionName;
+  /** The engine's stored format (its registry entry's `format`): which tool reads it back. */
   readonly format: string;
   readonly tool: ToolInfo;
   readonly server: ServerInfo;

@@ -9,13 +9,12 @@
  * error, which makes the storage abort instead of completing.
  */
 import { createHash } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { Readable, Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { startCompressor } from './compress';
 import { DumpCommand } from './engines/engine';
 import { Logger } from './log';
-import { describeExit, spawnChild } from './proc';
+import { startTool } from './tool';
 import { CompressionName } from '../../lib/contract';
 
 export interface DumpStreamResult {
@@ -85,28 +84,9 @@ export function startDumpStream(cmd: DumpCommand, compression: CompressionName, 
   });
   done.catch(() => undefined);
 
-  const dump = spawnChild(cmd.command, cmd.args, { env: cmd.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const compressor = startCompressor(compression, env, dump.child.stdout!);
-
-  let lastStderr = '';
-  const stderrDone = new Promise<void>(resolve => {
-    const lines = createInterface({ input: dump.child.stderr!, crlfDelay: Infinity });
-    lines.on('line', line => {
-      const text = line.length > 2000 ? `${line.slice(0, 2000)}…` : line;
-      if (text.trim() === '') return;
-      lastStderr = text.trim();
-      log.warn(text, { source: cmd.command });
-    });
-    lines.on('close', resolve);
-  });
-
-  const dumpOk = dump.exited.then(async status => {
-    if (dump.spawnError) throw dump.spawnError;
-    await stderrDone;
-    if (status.code !== 0) {
-      throw new Error(`${describeExit(cmd.command, status)}${lastStderr ? ` (last message: ${lastStderr})` : ''}`);
-    }
-  });
+  const dump = startTool(cmd, { stdin: 'ignore', stdout: 'pipe' }, log);
+  const compressor = startCompressor(compression, env, dump.proc.child.stdout!);
+  const dumpOk = dump.done;
   const allOk = Promise.all([dumpOk, compressor.done]);
   // Reported through fail() below; the gate may never reach its flush to observe it.
   allOk.catch(() => undefined);
@@ -119,7 +99,7 @@ export function startDumpStream(cmd: DumpCommand, compression: CompressionName, 
     rejectDone(err);
     gate.destroy(err);
     compressor.stop();
-    void dump.stop();
+    void dump.proc.stop();
   };
   // Whichever part fails first is the cause; the others fail as a consequence and are ignored.
   dumpOk.catch(fail);
@@ -131,7 +111,7 @@ export function startDumpStream(cmd: DumpCommand, compression: CompressionName, 
   return {
     body: gate,
     done,
-    exited: Promise.all([dump.exited, compressor.exited]).then(() => undefined),
+    exited: Promise.all([dump.proc.exited, compressor.exited]).then(() => undefined),
     get bytes() {
       return gate.bytes;
     },

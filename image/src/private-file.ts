@@ -1,7 +1,7 @@
 /**
  * A file only this user can read (0600, in a fresh 0700 directory under the temp dir), for a
- * secret a tool must read from disk rather than argv or its environment: mongodump's config,
- * the MySQL client's option file.
+ * secret a tool must read from disk rather than argv or its environment: the Mongo tools'
+ * config file, the MySQL clients' option file.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';

@@ -9,18 +9,17 @@
  * transaction rolls back, and their input is closed only afterwards.
  */
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Catalog, CatalogEntry, readCatalog, readManifest, resolveBackup } from './catalog';
 import { checkCompressor, startDecompressor } from './compress';
-import { Engine, RestoreCommand, RestorePreflight } from './engines/engine';
-import { ConfigError } from './errors';
+import { Engine, RestoreCommand, RestorePlan } from './engines/engine';
+import { ConfigError, allSettledOrFirstError, capabilityError } from './errors';
 import { HashCheck, IntegrityError, checkStoredObject } from './integrity';
 import { Logger } from './log';
 import { Manifest } from './manifest';
-import { Spawned, describeExit, spawnChild } from './proc';
 import { Storage } from './storage/storage';
+import { ToolExitError, startTool } from './tool';
 import { ENV } from '../../lib/contract';
 
 export interface RestoreOptions {
@@ -46,23 +45,28 @@ export interface RestoreResult {
   readonly key: string;
   readonly bytes: number;
   readonly durationSeconds: number;
-  readonly target: RestorePreflight;
+  readonly target: RestorePlan;
 }
 
 /** The backup a ref names, with its manifest. */
-export async function findBackup(
-  storage: Storage, prefix: string, ref: string, catalog?: Catalog,
+async function findBackup(
+  storage: Storage, prefix: string, ref: string, signal: AbortSignal, catalog?: Catalog,
 ): Promise<{ entry: CatalogEntry; manifest: Manifest }> {
-  const entry = resolveBackup(catalog ?? await readCatalog(storage, prefix), ref, `${storage.location}/${prefix}`);
-  return { entry, manifest: await readManifest(storage, entry) };
+  const entry = resolveBackup(catalog ?? await readCatalog(storage, prefix, signal), ref, `${storage.location} under ${prefix}`);
+  return { entry, manifest: await readManifest(storage, entry, signal) };
 }
 
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const { storage, engine, log, signal } = o;
+  const restore = engine.restore;
+  if (!restore) throw capabilityError(engine.descriptor, 'restore');
   const started = Date.now();
-  const { entry, manifest } = await findBackup(storage, o.prefix, o.ref, o.catalog);
+  const { entry, manifest } = await findBackup(storage, o.prefix, o.ref, signal, o.catalog);
   if (manifest.engine !== engine.name) {
     throw new ConfigError(`backup ${entry.id} is a ${manifest.engine} backup but ${ENV.ENGINE} is '${engine.name}'`);
+  }
+  if (manifest.format !== engine.descriptor.format) {
+    throw new Error(`backup ${entry.id} is in the format '${manifest.format}', which this runner cannot restore (${engine.descriptor.title} backups are '${engine.descriptor.format}')`);
   }
   log.info('restore starting', {
     id: entry.id,
@@ -78,7 +82,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     throw new IntegrityError(`${entry.key} is ${entry.storedBytes} bytes but its manifest records ${manifest.bytes}: the object is truncated or was changed`);
   }
 
-  const [target] = await Promise.all([engine.restorePreflight(), checkCompressor(manifest.compression, o.env)]);
+  const [target] = await allSettledOrFirstError([restore.preflight(), checkCompressor(manifest.compression, o.env)]);
   log.info('restore target', { tool: target.tool, server: target.server, existingTables: target.existingTables ?? null });
   if (target.existingTables && !o.force) {
     throw new ConfigError(`the target database ${engine.database ?? ''} already has ${target.existingTables} tables or other relations; restore into an empty database, or set ${ENV.RESTORE_FORCE}=true to restore into it anyway`);
@@ -91,7 +95,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   });
   log.info('integrity verified', { key: entry.key, bytes: manifest.bytes, sha256: manifest.sha256, seconds });
 
-  const cmd = await engine.restoreCommand(manifest.format, o.extraArgs, target);
+  const cmd = await restore.restoreCommand(target, o.extraArgs, { database: manifest.database });
   try {
     await streamRestore(o, manifest, cmd);
   } finally {
@@ -125,7 +129,7 @@ async function streamRestore(o: RestoreOptions, manifest: Manifest, cmd: Restore
   const onAbort = () => fail(false)(signal.reason as Error);
   signal.addEventListener('abort', onAbort);
 
-  const body = await storage.get(manifest.key);
+  const body = await storage.get(manifest.key, signal);
   streams.push(body);
   const check = new HashCheck(manifest, 'second read, while restoring');
   const decompressor = startDecompressor(manifest.compression, env);
@@ -144,7 +148,7 @@ async function streamRestore(o: RestoreOptions, manifest: Manifest, cmd: Restore
       continue;
     }
     const last = step === cmd.steps[cmd.steps.length - 1];
-    const tool = startTool(step.command, step.args, step.env, last, log);
+    const tool = startTool(step, { stdin: 'pipe', stdout: last ? 'ignore' : 'pipe' }, log);
     processes.push(tool.proc);
     streams.push(tool.proc.child.stdin!);
     tool.done.catch(fail(false));
@@ -169,6 +173,9 @@ async function streamRestore(o: RestoreOptions, manifest: Manifest, cmd: Restore
   const cause = signal.aborted ? signal.reason as Error
     : observed.find(e => e.err instanceof IntegrityError)?.err
       ?? observed.find(e => !e.consequence)?.err
+      // A tool that quit with its own exit code says why in its last message; the broken pipe it
+      // left behind, often seen first, does not.
+      ?? observed.find(e => e.err instanceof ToolExitError && e.err.status.signal === null)?.err
       ?? observed[0].err;
   if (cause instanceof IntegrityError) {
     // The first pass matched, so the object changed between the two reads.
@@ -204,28 +211,3 @@ async function feed(source: Readable, stdin: Writable, allowEnd: Promise<unknown
   if (stdinError) throw stdinError;
   stdin.end();
 }
-
-function startTool(
-  command: string, args: readonly string[], env: NodeJS.ProcessEnv, last: boolean, log: Logger,
-): { proc: Spawned; done: Promise<void> } {
-  const proc = spawnChild(command, args, { env, stdio: ['pipe', last ? 'ignore' : 'pipe', 'pipe'] });
-  let lastStderr = '';
-  const stderrDone = new Promise<void>(resolve => {
-    const lines = createInterface({ input: proc.child.stderr!, crlfDelay: Infinity });
-    lines.on('line', line => {
-      const text = line.length > 2000 ? `${line.slice(0, 2000)}…` : line;
-      if (text.trim() === '') return;
-      lastStderr = text.trim();
-      log.warn(text, { source: command });
-    });
-    lines.on('close', resolve);
-  });
-  const done = proc.exited.then(async status => {
-    if (proc.spawnError) throw proc.spawnError;
-    await stderrDone;
-    if (status.code !== 0) throw new Error(`${describeExit(command, status)}${lastStderr ? ` (last message: ${lastStderr})` : ''}`);
-  });
-  done.catch(() => undefined);
-  return { proc, done };
-}
-

@@ -1,11 +1,12 @@
 /**
- * `verify` (PostgreSQL): restores a backup into a fresh database on a throwaway server (a sidecar
- * on localhost) and checks it: the restore succeeded, it has user tables, and the user's
- * BACKUP_VERIFY_SQL returns true. One JSON line per check, then the result.
+ * `verify` (PostgreSQL, the engine whose registry entry has the verify capability): restores a
+ * backup into a fresh database on a throwaway server (a sidecar on localhost) and checks it: the
+ * restore succeeded, it has user tables, and the user's BACKUP_VERIFY_SQL returns true. One JSON
+ * line per check, then the result.
  */
 import { readCatalog, resolveBackup } from './catalog';
-import { PostgresEngine } from './engines/postgres';
-import { ConfigError, describeError } from './errors';
+import { PostgresClient, PostgresSettings, postgresModule } from './engines/postgres';
+import { describeError } from './errors';
 import { Logger } from './log';
 import { firstLine } from './proc';
 import { runRestore } from './restore';
@@ -15,10 +16,23 @@ import { ENV } from '../../lib/contract';
 /** How long to wait for the sidecar to accept connections. */
 const SERVER_WAIT_MS = 120_000;
 
+export interface VerifySettings {
+  /** The throwaway server, connected to its maintenance database (PGDATABASE). */
+  readonly server: PostgresSettings;
+  /** BACKUP_VERIFY_SQL; undefined: no SQL check. */
+  readonly sql?: string;
+}
+
+export function readVerifySettings(env: NodeJS.ProcessEnv): VerifySettings {
+  const query = env[ENV.VERIFY_SQL];
+  return { server: postgresModule.readSettings(env), sql: query && query.trim() ? query : undefined };
+}
+
 export interface VerifyOptions {
   readonly storage: Storage;
   readonly prefix: string;
   readonly ref: string;
+  readonly settings: VerifySettings;
   readonly env: NodeJS.ProcessEnv;
   readonly log: Logger;
   readonly signal: AbortSignal;
@@ -35,18 +49,17 @@ export interface CheckResult {
 /** Resolves with the checks; `passed` only if every one passed. */
 export async function runVerify(o: VerifyOptions): Promise<{ id: string; database: string; passed: boolean; checks: CheckResult[] }> {
   const { env, log, signal } = o;
-  const catalog = await readCatalog(o.storage, o.prefix);
-  const entry = resolveBackup(catalog, o.ref, `${o.storage.location}/${o.prefix}`);
+  const catalog = await readCatalog(o.storage, o.prefix, signal);
+  const entry = resolveBackup(catalog, o.ref, `${o.storage.location} under ${o.prefix}`);
   const database = `verify_${entry.id.toLowerCase().replace(/-/g, '_')}`;
-  const maintenanceDb = env[ENV.PGDATABASE] || 'postgres';
-  const admin = new PostgresEngine({ database: maintenanceDb }, { ...env, [ENV.PGDATABASE]: maintenanceDb });
+  const admin = new PostgresClient(o.settings.server.database, env);
   await waitForServer(admin, o.serverWaitMs ?? SERVER_WAIT_MS, signal, log);
   const quoted = `"${database}"`;
   await sql(admin, `DROP DATABASE IF EXISTS ${quoted}`);
   await sql(admin, `CREATE DATABASE ${quoted}`);
   log.info('verify database created', { id: entry.id, database });
 
-  const target = new PostgresEngine({ database }, { ...env, [ENV.PGDATABASE]: database });
+  const target = new PostgresClient(database, env);
   const checks: CheckResult[] = [];
   const record = (c: CheckResult) => {
     checks.push(c);
@@ -56,7 +69,7 @@ export async function runVerify(o: VerifyOptions): Promise<{ id: string; databas
     try {
       const r = await runRestore({
         storage: o.storage,
-        engine: target,
+        engine: postgresModule.create({ ...o.settings.server, database }, env),
         prefix: o.prefix,
         ref: entry.id,
         extraArgs: [],
@@ -76,8 +89,7 @@ export async function runVerify(o: VerifyOptions): Promise<{ id: string; databas
       const tables = Number(await sql(target, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`));
       record({ check: 'tables', passed: tables > 0, detail: `${tables} user tables` });
-      const query = env[ENV.VERIFY_SQL];
-      if (query && query.trim()) record(await checkSql(target, query));
+      if (o.settings.sql) record(await checkSql(target, o.settings.sql));
     }
   } finally {
     await sql(admin, `DROP DATABASE IF EXISTS ${quoted}`).catch(err => log.warn(`could not drop ${database}: ${describeError(err)}`));
@@ -90,8 +102,8 @@ const FIELD = '\x1f';
 const RECORD = '\x1e';
 
 /** BACKUP_VERIFY_SQL must return exactly one row whose first column is true. */
-async function checkSql(engine: PostgresEngine, query: string): Promise<CheckResult> {
-  const out = await engine.query(query, [`--field-separator=${FIELD}`, `--record-separator=${RECORD}`]);
+async function checkSql(client: PostgresClient, query: string): Promise<CheckResult> {
+  const out = await client.query(query, [`--field-separator=${FIELD}`, `--record-separator=${RECORD}`]);
   if (out.code !== 0) return { check: 'sql', passed: false, detail: `${ENV.VERIFY_SQL} failed: ${firstLine(out.stderr) || `psql exited with code ${out.code}`}` };
   const rows = out.stdout.replace(/\n$/, '').split(RECORD).filter(r => r !== '');
   if (rows.length !== 1) return { check: 'sql', passed: false, detail: `${ENV.VERIFY_SQL} returned ${rows.length} rows; exactly one is required` };
@@ -100,18 +112,18 @@ async function checkSql(engine: PostgresEngine, query: string): Promise<CheckRes
   return { check: 'sql', passed, detail: `${ENV.VERIFY_SQL} returned '${first}'${passed ? '' : '; true is required'}` };
 }
 
-async function sql(engine: PostgresEngine, statement: string): Promise<string> {
-  const out = await engine.query(statement);
+async function sql(client: PostgresClient, statement: string): Promise<string> {
+  const out = await client.query(statement);
   if (out.code !== 0) throw new Error(`${statement.split(' ').slice(0, 3).join(' ')} failed: ${firstLine(out.stderr) || `psql exited with code ${out.code}`}`);
   return out.stdout.trim();
 }
 
-async function waitForServer(engine: PostgresEngine, timeoutMs: number, signal: AbortSignal, log: Logger): Promise<void> {
+async function waitForServer(client: PostgresClient, timeoutMs: number, signal: AbortSignal, log: Logger): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let logged = false;
   for (;;) {
     signal.throwIfAborted();
-    const out = await engine.query('SELECT 1');
+    const out = await client.query('SELECT 1');
     if (out.code === 0) return;
     const why = firstLine(out.stderr) || `psql exited with code ${out.code}`;
     if (Date.now() > deadline) throw new Error(`the verify server did not accept connections within ${Math.round(timeoutMs / 1000)} s: ${why}`);
@@ -119,8 +131,4 @@ async function waitForServer(engine: PostgresEngine, timeoutMs: number, signal: 
     logged = true;
     await new Promise(r => setTimeout(r, 1_000));
   }
-}
-
-export function checkVerifyEngine(engine: string): void {
-  if (engine !== 'postgres') throw new ConfigError(`verify supports only PostgreSQL for now; ${ENV.ENGINE} is '${engine}'`);
 }

@@ -3,78 +3,100 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runRunner } from './runner-process';
 import { parseArgs } from '../../image/src/args';
-import { loadConfig } from '../../image/src/config';
+import { BackupConfig, RestoreConfig, VerifyConfig, loadRunConfig } from '../../image/src/config';
 import { ConfigError } from '../../image/src/errors';
 import { ENV } from '../../lib/contract';
+import { ENGINE_REGISTRY } from '../../lib/registry';
+import { RuleError } from '../../lib/rules';
+
+const PGV = ENGINE_REGISTRY.postgres.env;
+const MONGOV = ENGINE_REGISTRY.mongo.env;
+const MYV = ENGINE_REGISTRY.mysql.env;
+const REDISV = ENGINE_REGISTRY.redis.env;
 
 const PG = {
   [ENV.ENGINE]: 'postgres',
   [ENV.DESTINATION]: 's3://my-bucket/prod/db',
   [ENV.NAME]: 'orders',
   [ENV.AWS_REGION]: 'us-east-1',
-  [ENV.PGDATABASE]: 'orders',
+  [PGV.DATABASE]: 'orders',
 };
 
-function errorOf(env: NodeJS.ProcessEnv, args: string[] = []): ConfigError {
+function errorOf(env: NodeJS.ProcessEnv, argv: string[] = ['backup']): RuleError {
   try {
-    loadConfig(env, args);
+    loadRunConfig(argv, env);
   } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
+    expect(e).toBeInstanceOf(RuleError);
+    return e as RuleError;
   }
-  throw new Error('expected a ConfigError');
+  throw new Error('expected a RuleError');
 }
 
-describe('loadConfig', () => {
-  test('a PostgreSQL to S3 environment as the construct writes it', () => {
-    const config = loadConfig({
-      ...PG, [ENV.AWS_ENDPOINT_URL_S3]: 'http://rgw.storage:7480', [ENV.S3_FORCE_PATH_STYLE]: 'true', [ENV.COMPRESSION]: 'gzip',
-    }, ['--exclude-table=audit']);
-    expect(config).toEqual({
-      engine: 'postgres',
+const backupConfig = (env: NodeJS.ProcessEnv, argv: string[] = ['backup']) => loadRunConfig(argv, env) as BackupConfig;
+
+describe('loadRunConfig', () => {
+  test('a PostgreSQL to S3 backup as the construct writes it', () => {
+    const config = backupConfig({
+      ...PG,
+      [ENV.AWS_ENDPOINT_URL_S3]: 'http://rgw.storage:7480',
+      [ENV.S3_FORCE_PATH_STYLE]: 'true',
+      [ENV.COMPRESSION]: 'gzip',
+      [ENV.KEEP_LAST]: '3',
+      [ENV.KEEP_WITHIN_SECONDS]: '60',
+    }, ['backup', '--', '--exclude-table=audit']);
+    expect(config).toMatchObject({
+      command: 'backup',
+      args: { command: 'backup', ref: 'latest', toolArgs: ['--exclude-table=audit'] },
       destination: { kind: 's3', bucket: 'my-bucket', prefix: 'prod/db', region: 'us-east-1', endpoint: 'http://rgw.storage:7480', forcePathStyle: true },
       name: 'orders',
       compression: 'gzip',
-      dumpArgs: ['--exclude-table=audit'],
-      postgres: { database: 'orders' },
-      mongo: undefined,
+      toolArgs: ['--exclude-table=audit'],
+      retention: { keepLast: 3, keepWithinMs: 60_000 },
+      incompleteMinAgeMs: 172_800_000,
       progressIntervalMs: 10_000,
     });
+    expect(config.engine).toMatchObject({ name: 'postgres', database: 'orders', descriptor: ENGINE_REGISTRY.postgres });
   });
 
-  test('defaults: zstd, no path style, no prefix', () => {
-    const config = loadConfig({ ...PG, [ENV.DESTINATION]: 's3://my-bucket' }, []);
+  test('defaults: zstd, no path style, no prefix, no retention', () => {
+    const config = backupConfig({ ...PG, [ENV.DESTINATION]: 's3://my-bucket' });
     expect(config.compression).toBe('zstd');
+    expect(config.retention).toBeUndefined();
     expect(config.destination).toEqual({ kind: 's3', bucket: 'my-bucket', prefix: '', region: 'us-east-1', endpoint: undefined, forcePathStyle: false });
   });
 
-  test('a volume destination', () => {
-    const config = loadConfig({ ...PG, [ENV.DESTINATION]: 'file:///backup/prod' }, []);
-    expect(config.destination).toEqual({ kind: 'file', dir: '/backup/prod' });
+  test('a volume destination, percent-escapes decoded', () => {
+    expect(backupConfig({ ...PG, [ENV.DESTINATION]: 'file:///backup/prod%20db' }).destination).toEqual({ kind: 'file', dir: '/backup/prod db' });
   });
 
   test.each([
-    [{ [ENV.ENGINE]: undefined }, /^BACKUP_ENGINE is not set: set it to one of postgres, mongo, mysql, redis/],
+    [{ [ENV.ENGINE]: undefined }, /^BACKUP_ENGINE: must be set, e.g. one of postgres, mongo, mysql, redis/],
     [{ [ENV.ENGINE]: 'oracle' }, /^BACKUP_ENGINE: 'oracle' is unknown; use one of postgres, mongo, mysql, redis/],
-    [{ [ENV.NAME]: undefined }, /^BACKUP_NAME is not set/],
+    [{ [ENV.NAME]: undefined }, /^BACKUP_NAME: must be set/],
     [{ [ENV.NAME]: 'Orders DB' }, /^BACKUP_NAME: 'Orders DB' is not a valid series name: use 1-63 lowercase/],
     [{ [ENV.NAME]: 'orders-' }, /^BACKUP_NAME: 'orders-' is not a valid series name/],
-    [{ [ENV.NAME]: ' orders' }, /^BACKUP_NAME has leading or trailing white space/],
+    [{ [ENV.NAME]: ' orders' }, /^BACKUP_NAME: ' orders' has leading or trailing white space/],
     [{ [ENV.COMPRESSION]: 'lz4' }, /^BACKUP_COMPRESSION: 'lz4' is unknown; use one of zstd, gzip, none/],
-    [{ [ENV.DESTINATION]: undefined }, /^BACKUP_DESTINATION is not set: set it to 's3:\/\/bucket\/prefix' or 'file:\/\/\/mounted\/path'/],
+    [{ [ENV.DESTINATION]: undefined }, /^BACKUP_DESTINATION: must be set, e.g. 's3:\/\/bucket\/prefix' or 'file:\/\/\/mounted\/path'/],
     [{ [ENV.DESTINATION]: 'https://bucket.s3.amazonaws.com/x' }, /^BACKUP_DESTINATION: .* must start with 's3:\/\/'.* or 'file:\/\/'/],
-    [{ [ENV.DESTINATION]: 's3://My_Bucket' }, /^BACKUP_DESTINATION: 'My_Bucket' in 's3:\/\/My_Bucket' is not a bucket name/],
-    [{ [ENV.DESTINATION]: 's3://bucket/a/../b' }, /^BACKUP_DESTINATION: the prefix in .* has an empty, '\.' or '\.\.' segment/],
+    [{ [ENV.DESTINATION]: 's3://My_Bucket' }, /^BACKUP_DESTINATION: 'My_Bucket' is not a bucket name/],
+    [{ [ENV.DESTINATION]: 's3://bucket/a/../b' }, /^BACKUP_DESTINATION: 'a\/..\/b' has an empty, '\.' or '\.\.' path segment/],
     [{ [ENV.DESTINATION]: 'file://backup' }, /^BACKUP_DESTINATION: 'file:\/\/backup' must be an absolute path .* \(three slashes\)/],
     [{ [ENV.DESTINATION]: 'file:///backup/../etc' }, /^BACKUP_DESTINATION: .* has a '\.' or '\.\.' path segment/],
-    [{ [ENV.AWS_REGION]: undefined }, /^AWS_REGION is not set: set it to the bucket's region/],
-    [{ [ENV.AWS_ENDPOINT_URL_S3]: 'minio:9000' }, /^AWS_ENDPOINT_URL_S3: the scheme must be http or https/],
-    [{ [ENV.AWS_ENDPOINT_URL_S3]: 'not a url' }, /^AWS_ENDPOINT_URL_S3: is not a URL/],
-    [{ [ENV.AWS_ENDPOINT_URL_S3]: 'http://key:secret@minio:9000' }, /^AWS_ENDPOINT_URL_S3: must not contain credentials/],
+    [{ [ENV.DESTINATION]: 'file:///tmp/%zz' }, /^BACKUP_DESTINATION: 'file:\/\/\/tmp\/%zz' has a '%' that starts no valid escape; write a literal '%' as '%25'/],
+    [{ [ENV.AWS_REGION]: undefined }, /^AWS_REGION: must be set, e.g. the bucket's region/],
+    [{ [ENV.AWS_REGION]: 'EU West' }, /^AWS_REGION: 'EU West' is not a region name/],
+    [{ [ENV.AWS_ENDPOINT_URL_S3]: 'minio:9000' }, /^AWS_ENDPOINT_URL_S3: 'minio:9000': the scheme must be http or https/],
+    [{ [ENV.AWS_ENDPOINT_URL_S3]: 'not a url' }, /^AWS_ENDPOINT_URL_S3: 'not a url' is not a URL/],
+    [{ [ENV.AWS_ENDPOINT_URL_S3]: 'http://key:secret@minio:9000' }, /^AWS_ENDPOINT_URL_S3: contains credentials/],
     [{ [ENV.S3_FORCE_PATH_STYLE]: 'yes' }, /^BACKUP_S3_FORCE_PATH_STYLE: 'yes' must be 'true' or 'false'/],
-    [{ [ENV.PGDATABASE]: undefined }, /^PGDATABASE is not set: set it to the database to dump/],
-    [{ [ENV.PGPORT]: '5432x' }, /^PGPORT: '5432x' is not a TCP port/],
+    [{ [PGV.DATABASE]: undefined }, /^PGDATABASE: must be set, e.g. the database/],
+    [{ [PGV.PORT]: '5432x' }, /^PGPORT: '5432x' is not a TCP port/],
+    [{ [PGV.HOST]: 'postgres://db' }, /^PGHOST: 'postgres:\/\/db' must be a bare host name/],
+    [{ [PGV.SSL_MODE]: 'strict' }, /^PGSSLMODE: 'strict' is not a libpq sslmode; use one of disable, allow, prefer, require, verify-ca, verify-full/],
     [{ [ENV.PROGRESS_INTERVAL_MS]: '0' }, /^BACKUP_PROGRESS_INTERVAL_MS: '0' must be a positive whole number/],
+    [{ [ENV.KEEP_DAILY]: '-1' }, /^BACKUP_KEEP_DAILY: '-1' must be a whole number of 0 or more/],
+    [{ [ENV.INCOMPLETE_MIN_AGE_SECONDS]: '1h' }, /^BACKUP_INCOMPLETE_MIN_AGE_SECONDS: '1h' must be a whole number/],
   ])('%j is rejected naming the variable', (change, message) => {
     const env: NodeJS.ProcessEnv = { ...PG, ...change };
     for (const [k, v] of Object.entries(change)) if (v === undefined) delete env[k];
@@ -84,62 +106,118 @@ describe('loadConfig', () => {
   test('the file destination needs no S3 settings', () => {
     const env: NodeJS.ProcessEnv = { ...PG, [ENV.DESTINATION]: 'file:///backup' };
     delete env[ENV.AWS_REGION];
-    expect(loadConfig(env, []).destination.kind).toBe('file');
+    expect(backupConfig(env).destination.kind).toBe('file');
   });
 
   test.each([
-    ['postgres', ['--file=/tmp/x'], '--file'],
-    ['postgres', ['-Fd'], '-F'],
-    ['postgres', ['--exclude-table=a', '-h', 'other-host'], '-h'],
-    ['postgres', ['--password'], '--password'],
-    ['mongo', ['--uri=mongodb://x'], '--uri'],
-    ['mongo', ['--out', '/tmp'], '--out'],
-    ['mongo', ['--config=/etc/x.yaml'], '--config'],
-  ])('%s dump argument %j is reserved', (engine, args, flag) => {
-    const env = { ...PG, [ENV.ENGINE]: engine, [ENV.MONGO_URI]: 'mongodb://u:p@h/' };
-    expect(errorOf(env, args).message).toBe(`dump arguments: '${flag}' is set by the runner (output, format, connection or password) and cannot be passed after '--'; remove it.`);
+    ['postgres', 'backup', ['--file=/tmp/x'], '--file'],
+    ['postgres', 'backup', ['-Fd'], '-F'],
+    ['postgres', 'backup', ['--exclude-table=a', '-h', 'other-host'], '-h'],
+    ['postgres', 'backup', ['--password'], '--password'],
+    ['postgres', 'restore', ['--single-transaction'], '--single-transaction'],
+    ['mongo', 'backup', ['--uri=mongodb://x'], '--uri'],
+    ['mongo', 'backup', ['--out', '/tmp'], '--out'],
+    ['mongo', 'backup', ['--config=/etc/x.yaml'], '--config'],
+    ['mongo', 'restore', ['--nsTo=other.*'], '--nsTo'],
+  ])('%s %s argument %j is reserved', (engine, command, args, flag) => {
+    const env = { ...PG, [ENV.ENGINE]: engine, [MONGOV.URI]: 'mongodb://u:p@h/' };
+    const tool = command === 'backup' ? 'dump' : 'restore';
+    expect(errorOf(env, [command, '--', ...args]).message).toMatch(new RegExp(`^${tool}-tool arguments: '${flag}' is set by the runner`));
+  });
+
+  test('restore: the ref, checked restore arguments and BACKUP_RESTORE_FORCE', () => {
+    const config = loadRunConfig(['restore', '20240501T020304Z-1a2b3c4d', '--', '--schema=public'], { ...PG, [ENV.RESTORE_FORCE]: 'true' }) as RestoreConfig;
+    expect(config).toMatchObject({ command: 'restore', ref: '20240501T020304Z-1a2b3c4d', toolArgs: ['--schema=public'], force: true });
+    expect(config.engine.restore).toBeDefined();
+    expect(errorOf({ ...PG, [ENV.RESTORE_FORCE]: 'yes' }, ['restore']).message).toBe("BACKUP_RESTORE_FORCE: 'yes' must be 'true' or 'false'.");
+  });
+
+  test('restore of an engine the registry says cannot restore is a configuration error naming BACKUP_ENGINE', () => {
+    const env = { ...PG, [ENV.ENGINE]: 'redis', [REDISV.HOST]: 'redis' };
+    expect(ENGINE_REGISTRY.redis.capabilities.restore).toBe(false);
+    const err = errorOf(env, ['restore']);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe("BACKUP_ENGINE: the runner cannot restore Redis backups ('redis'); 'restore' works for postgres, mongo, mysql.");
+    // The same engine backs up fine.
+    expect(backupConfig(env).engine.restore).toBeUndefined();
+  });
+
+  test('verify: only engines the registry says can be verified', () => {
+    const config = loadRunConfig(['verify'], { ...PG, [ENV.VERIFY_SQL]: 'SELECT true' }) as VerifyConfig;
+    expect(config).toMatchObject({ command: 'verify', engineName: 'postgres', ref: 'latest', verify: { server: { database: 'orders' }, sql: 'SELECT true' } });
+    const mongo = { ...PG, [ENV.ENGINE]: 'mongo', [MONGOV.URI]: 'mongodb://u:p@h/' };
+    expect(errorOf(mongo, ['verify']).message).toBe("BACKUP_ENGINE: the runner cannot verify MongoDB backups ('mongo'); 'verify' works for postgres.");
+  });
+
+  test('list needs only the series; prune needs a retention policy', () => {
+    const series = { [ENV.DESTINATION]: 'file:///backup', [ENV.NAME]: 'orders' };
+    expect(loadRunConfig(['list'], series)).toMatchObject({ command: 'list', name: 'orders', destination: { kind: 'file', dir: '/backup' } });
+    expect(errorOf(series, ['prune']).message).toMatch(/^prune needs a retention policy: set at least one of BACKUP_KEEP_LAST, .*BACKUP_KEEP_WITHIN_SECONDS\.$/);
+    expect(loadRunConfig(['prune'], { ...series, [ENV.KEEP_DAILY]: '7' })).toMatchObject({ command: 'prune', retention: { keepDaily: 7 }, incompleteMinAgeMs: 172_800_000 });
   });
 
   describe('mongo', () => {
     const MONGO = { ...PG, [ENV.ENGINE]: 'mongo' };
     const uri = 'mongodb://backup:s3cr3t-P%40ss@mongo-0.mongo:27017/?authSource=admin';
 
-    test('reads the URI and database', () => {
-      expect(loadConfig({ ...MONGO, [ENV.MONGO_URI]: uri, [ENV.MONGO_DATABASE]: 'shop' }, []).mongo).toEqual({ uri, database: 'shop' });
+    test('reads the database', () => {
+      expect(backupConfig({ ...MONGO, [MONGOV.URI]: uri, [MONGOV.DATABASE]: 'shop' }).engine.database).toBe('shop');
     });
 
     test('a missing URI names the variable', () => {
-      expect(errorOf(MONGO).message).toMatch(/^BACKUP_MONGO_URI is not set: set it \(from a Secret\)/);
+      expect(errorOf(MONGO).message).toMatch(/^BACKUP_MONGO_URI: must be set, e.g. the connection string from a Secret/);
     });
 
-    test('a malformed URI is rejected without echoing it', () => {
-      const bad = 'postgres://backup:s3cr3t-P%40ss@db';
-      const message = errorOf({ ...MONGO, [ENV.MONGO_URI]: bad }).message;
-      expect(message).toMatch(/^BACKUP_MONGO_URI: is not a MongoDB connection string \(value not shown\)/);
+    test.each([
+      'postgres://backup:s3cr3t-P%40ss@db', ' mongodb://backup:s3cr3t-P%40ss@db',
+    ])('a malformed URI is rejected without echoing it: %j', bad => {
+      const message = errorOf({ ...MONGO, [MONGOV.URI]: bad }).message;
+      expect(message).toMatch(/^BACKUP_MONGO_URI: /);
       expect(message).not.toContain('s3cr3t');
     });
 
     test('a bad database name names the variable', () => {
-      expect(errorOf({ ...MONGO, [ENV.MONGO_URI]: uri, [ENV.MONGO_DATABASE]: 'a.b' }).message).toMatch(/^BACKUP_MONGO_DATABASE: 'a.b' is not a MongoDB database name/);
+      expect(errorOf({ ...MONGO, [MONGOV.URI]: uri, [MONGOV.DATABASE]: 'a.b' }).message).toMatch(/^BACKUP_MONGO_DATABASE: 'a.b' is not a valid MongoDB database name/);
+    });
+  });
+
+  describe('mysql and redis read their settings the same way', () => {
+    const MYSQL = { ...PG, [ENV.ENGINE]: 'mysql', [MYV.HOST]: 'db', [MYV.USER]: 'backup', [MYV.DATABASE]: 'shop' };
+    const REDIS = { ...PG, [ENV.ENGINE]: 'redis', [REDISV.HOST]: 'redis' };
+    test.each<[string, NodeJS.ProcessEnv, RegExp]>([
+      ['mysql', { [MYV.HOST]: undefined }, /^BACKUP_MYSQL_HOST: must be set/],
+      ['mysql', { [MYV.PORT]: '70000' }, /^BACKUP_MYSQL_PORT: 70000 is not a TCP port; .*MySQL's default is 3306/],
+      ['mysql', { [MYV.DATABASE]: 'a/b' }, /^BACKUP_MYSQL_DATABASE: 'a\/b' is not a valid MySQL database name/],
+      ['mysql', { [MYV.TLS]: 'no' }, /^BACKUP_MYSQL_TLS: 'no' must be 'true' or 'false'/],
+      ['mysql', { [MYV.TLS]: 'false', [MYV.TLS_CA_FILE]: '/etc/ca.crt' }, /^BACKUP_MYSQL_TLS_CA_FILE: a CA certificate verifies a TLS connection, but BACKUP_MYSQL_TLS is 'false'/],
+      ['mysql', { [MYV.TLS_CA_FILE]: 'ca.crt' }, /^BACKUP_MYSQL_TLS_CA_FILE: 'ca.crt' must be an absolute file path/],
+      ['redis', { [REDISV.HOST]: 'redis:6379/0' }, /^BACKUP_REDIS_HOST: 'redis:6379\/0' must be a bare host name/],
+      ['redis', { [REDISV.PORT]: '0' }, /^BACKUP_REDIS_PORT: 0 is not a TCP port/],
+      ['redis', { [REDISV.TLS]: 'yes' }, /^BACKUP_REDIS_TLS: 'yes' must be 'true' or 'false'/],
+      ['redis', { [REDISV.TLS_CA_FILE]: '/etc/ca.crt' }, /^BACKUP_REDIS_TLS_CA_FILE: a CA certificate verifies a TLS connection, but BACKUP_REDIS_TLS is not 'true'/],
+    ])('%s %j', (engine, change, message) => {
+      const env: NodeJS.ProcessEnv = { ...(engine === 'mysql' ? MYSQL : REDIS), ...change };
+      for (const [k, v] of Object.entries(change)) if (v === undefined) delete env[k];
+      expect(errorOf(env).message).toMatch(message);
     });
   });
 });
 
 describe('parseArgs', () => {
   test('backup alone', () => {
-    expect(parseArgs(['backup'])).toEqual({ command: 'backup', ref: 'latest', dumpArgs: [] });
+    expect(parseArgs(['backup'])).toEqual({ command: 'backup', ref: 'latest', toolArgs: [] });
   });
 
   test('extra dump arguments after --', () => {
-    expect(parseArgs(['backup', '--', '--exclude-table=a', '-n', 'public'])).toEqual({ command: 'backup', ref: 'latest', dumpArgs: ['--exclude-table=a', '-n', 'public'] });
+    expect(parseArgs(['backup', '--', '--exclude-table=a', '-n', 'public'])).toEqual({ command: 'backup', ref: 'latest', toolArgs: ['--exclude-table=a', '-n', 'public'] });
   });
 
   test.each([
-    [['list'], { command: 'list', ref: 'latest', dumpArgs: [] }],
-    [['prune'], { command: 'prune', ref: 'latest', dumpArgs: [] }],
-    [['restore'], { command: 'restore', ref: 'latest', dumpArgs: [] }],
-    [['restore', '20240501T020304Z-1a2b3c4d', '--', '--schema=public'], { command: 'restore', ref: '20240501T020304Z-1a2b3c4d', dumpArgs: ['--schema=public'] }],
-    [['verify', 'latest'], { command: 'verify', ref: 'latest', dumpArgs: [] }],
+    [['list'], { command: 'list', ref: 'latest', toolArgs: [] }],
+    [['prune'], { command: 'prune', ref: 'latest', toolArgs: [] }],
+    [['restore'], { command: 'restore', ref: 'latest', toolArgs: [] }],
+    [['restore', '20240501T020304Z-1a2b3c4d', '--', '--schema=public'], { command: 'restore', ref: '20240501T020304Z-1a2b3c4d', toolArgs: ['--schema=public'] }],
+    [['verify', 'latest'], { command: 'verify', ref: 'latest', toolArgs: [] }],
   ])('%j', (argv, expected) => {
     expect(parseArgs(argv)).toEqual(expected);
   });
@@ -147,7 +225,7 @@ describe('parseArgs', () => {
   test.each([
     [[], /^no command given; usage: runner backup/],
     [['rewind'], /^unknown command 'rewind'; usage: runner backup/],
-    [['restore', 'yesterday'], /^'yesterday' is not a backup id; use 'latest' or an id/],
+    [['restore', 'yesterday'], /^restore argument: 'yesterday' is not a backup id; use 'latest' or an id/],
     [['restore', 'latest', 'x'], /^unexpected argument 'x': extra restore-tool arguments go after '--'/],
     [['list', '--', '-x'], /^'list' takes no tool arguments/],
     [['verify', 'latest', '--', '-x'], /^'verify' takes no tool arguments/],
@@ -157,13 +235,27 @@ describe('parseArgs', () => {
   });
 });
 
-test('a usage error still creates the verify done file, so the pod\'s server stops', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-done-'));
-  try {
-    const run = await runRunner({ PATH: process.env.PATH, [ENV.VERIFY_DONE_FILE]: path.join(dir, 'done') }, ['verify', 'not-an-id']);
+describe('the process: every configuration error exits 2 before anything starts', () => {
+  test('a usage error still creates the verify done file, so the pod\'s server stops', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-done-'));
+    try {
+      const run = await runRunner({ PATH: process.env.PATH, [ENV.VERIFY_DONE_FILE]: path.join(dir, 'done') }, ['verify', 'not-an-id']);
+      expect(run.code).toBe(2);
+      expect(fs.existsSync(path.join(dir, 'done'))).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test.each<[string, NodeJS.ProcessEnv, string[], RegExp]>([
+    ['a malformed file destination', { [ENV.DESTINATION]: 'file:///tmp/%zz' }, ['backup'], /^configuration error: BACKUP_DESTINATION: 'file:\/\/\/tmp\/%zz' has a '%'/],
+    ['Redis restore', { [ENV.ENGINE]: 'redis', [REDISV.HOST]: 'redis' }, ['restore'], /^configuration error: BACKUP_ENGINE: the runner cannot restore Redis backups/],
+    ['a reserved restore argument', {}, ['restore', '--', '--dbname=other'], /^configuration error: restore-tool arguments: '--dbname' is set by the runner/],
+  ])('%s', async (_what, change, argv, message) => {
+    // An empty PATH: had anything been started, it would have failed with exit 1 instead.
+    const run = await runRunner({ PATH: '/nonexistent', ...PG, [ENV.DESTINATION]: 'file:///nonexistent/backups', ...change }, argv);
     expect(run.code).toBe(2);
-    expect(fs.existsSync(path.join(dir, 'done'))).toBe(true);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+    expect(run.lines).toHaveLength(1);
+    expect(run.last).toMatchObject({ level: 'error', msg: expect.stringMatching(message) });
+  });
 });

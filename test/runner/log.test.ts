@@ -1,12 +1,15 @@
 import { describeError } from '../../image/src/errors';
 import { Logger, REDACTED, redactText, secretsFromEnv } from '../../image/src/log';
-import { ENV } from '../../lib/contract';
+import { ENV, SECRET_ENV } from '../../lib/contract';
+import { ENGINE_REGISTRY } from '../../lib/registry';
+
+const PGPASSWORD = ENGINE_REGISTRY.postgres.env.PASSWORD;
 
 const SECRETS = {
-  [ENV.PGPASSWORD]: 'pg-Pa55word!',
+  [PGPASSWORD]: 'pg-Pa55word!',
   [ENV.AWS_SECRET_ACCESS_KEY]: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
   [ENV.AWS_SESSION_TOKEN]: 'FwoGZXIvYXdzEBYaDHExampleSessionToken',
-  [ENV.MONGO_URI]: 'mongodb://backup:m0ngo%2Fp%40ss@mongo-0:27017/?authSource=admin',
+  [ENGINE_REGISTRY.mongo.env.URI]: 'mongodb://backup:m0ngo%2Fp%40ss@mongo-0:27017/?authSource=admin',
 };
 
 function capture(env: NodeJS.ProcessEnv) {
@@ -52,14 +55,14 @@ describe('log', () => {
 
   test('a secret nested deeper than any real field is dropped, not written unredacted', () => {
     const { log, lines } = capture(SECRETS);
-    const secret = SECRETS[ENV.PGPASSWORD];
+    const secret = SECRETS[PGPASSWORD];
     log.error('deep', { a: { b: { c: { d: { e: { f: { g: secret } } } } } } });
     expect(lines[0]).not.toContain(secret);
     expect(lines[0]).toContain('[nested too deep]');
   });
 
   test('a secret with JSON-special characters is redacted before serialization', () => {
-    const { log, lines } = capture({ [ENV.PGPASSWORD]: 'a"b\\c\nd' });
+    const { log, lines } = capture({ [PGPASSWORD]: 'a"b\\c\nd' });
     log.error('pw is a"b\\c\nd');
     expect(JSON.parse(lines[0]).msg).toBe(`pw is ${REDACTED}`);
   });
@@ -70,8 +73,19 @@ describe('log', () => {
     expect(redactText('mail me at ops@example.com', [])).toBe('mail me at ops@example.com');
   });
 
+  test.each(SECRET_ENV)('every secret variable is redacted, a URL value with its userinfo in every form: %s', name => {
+    const password = `pw-${name}/p@ss`;
+    const { log, lines } = capture({ [name]: `scheme+x://user-${name}:${encodeURIComponent(password)}@host:1/db` });
+    log.error(`tool said: auth failed for ${password}, ${encodeURIComponent(password)} and user-${name}:${encodeURIComponent(password)}`);
+    expect(lines[0]).not.toContain(password);
+    expect(lines[0]).not.toContain(encodeURIComponent(password));
+    const plain = capture({ [name]: `plain-${name}-value` });
+    plain.log.error(`echoed plain-${name}-value`);
+    expect(JSON.parse(plain.lines[0]).msg).toBe(`echoed ${REDACTED}`);
+  });
+
   test('secretsFromEnv ignores unset and empty values, longest first', () => {
-    expect(secretsFromEnv({ [ENV.PGPASSWORD]: '', PATH: '/bin' })).toEqual([]);
+    expect(secretsFromEnv({ [PGPASSWORD]: '', PATH: '/bin' })).toEqual([]);
     const secrets = secretsFromEnv(SECRETS);
     expect(secrets).toEqual([...secrets].sort((a, b) => b.length - a.length));
     expect(secrets).toContain('m0ngo/p@ss');

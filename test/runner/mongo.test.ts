@@ -1,8 +1,8 @@
 /**
- * The Mongo engine with a STAND-IN mongodump (stand-ins.ts): no MongoDB server or mongo-tools can be
- * installed here (DESIGN.md). The stand-in fails unless the runner kept its promises: the
- * connection string never in argv, only in a 0600 config file in a 0700 directory. The real round
- * trip needs MONGO_URL and mongo-tools (not available on these machines).
+ * The Mongo engine with a STAND-IN mongodump and mongorestore (stand-ins.ts): no MongoDB server or
+ * mongo-tools can be installed here (DESIGN.md). The stand-ins fail unless the runner kept its
+ * promises: the connection string never in argv, only in a 0600 config file in a 0700 directory.
+ * The real round trip needs MONGO_URL and mongo-tools (not available on these machines).
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -12,6 +12,9 @@ import * as path from 'node:path';
 import { baseEnv, buildRunner, runRunner } from './runner-process';
 import { expectedSha256, readRecords, writeStandIns } from './stand-ins';
 import { ENV } from '../../lib/contract';
+import { ENGINE_REGISTRY } from '../../lib/registry';
+
+const V = ENGINE_REGISTRY.mongo.env;
 
 const PASSWORD = 'm0ngo"P@ss/word';
 const URI = `mongodb://backup:${encodeURIComponent(PASSWORD)}@mongo-0.mongo:27017,mongo-1.mongo:27017/?authSource=admin&replicaSet=rs0`;
@@ -41,7 +44,7 @@ function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     [ENV.ENGINE]: 'mongo',
     [ENV.DESTINATION]: `file://${dest}`,
     [ENV.NAME]: 'shop',
-    [ENV.MONGO_URI]: URI,
+    [V.URI]: URI,
     STANDIN_EXPECT_URI: URI,
     STANDIN_RECORD: record,
     TMPDIR: tmp,
@@ -56,7 +59,7 @@ function storedFiles(): string[] {
 describe('mongo engine with a stand-in mongodump', () => {
   test('round trip: archive to stdout, the URI only in a private config file that is removed afterwards', async () => {
     const size = 3 * 1024 * 1024 + 7;
-    const run = await runRunner(env({ STANDIN_BYTES: String(size), [ENV.MONGO_DATABASE]: 'shop' }), ['backup', '--', '--numParallelCollections=2']);
+    const run = await runRunner(env({ STANDIN_BYTES: String(size), [V.DATABASE]: 'shop' }), ['backup', '--', '--numParallelCollections=2']);
     expect(run.code).toBe(0);
 
     const [rec] = readRecords(record).filter(r => r.tool === 'mongodump');
@@ -64,7 +67,7 @@ describe('mongo engine with a stand-in mongodump', () => {
     expect(rec.config).toEqual({ path: expect.stringMatching(new RegExp(`^${tmp}/backup-mongodump-[^/]+/mongodump\\.yaml$`)), mode: 0o600, dirMode: 0o700 });
     // The stand-in's view of its own argv and environment: no URI, no password.
     expect(JSON.stringify(rec.argv)).not.toContain('mongodb://');
-    expect(rec.envNames).not.toContain(ENV.MONGO_URI);
+    expect(rec.envNames).not.toContain(V.URI);
     // The private directory is gone.
     expect(fs.readdirSync(tmp)).toEqual([]);
 
@@ -106,15 +109,72 @@ describe('mongo engine with a stand-in mongodump', () => {
     expect(run.output).not.toContain(PASSWORD);
   });
 
-  test('the stand-in really rejects a URI in argv (so the test above can fail)', () => {
+  test.each(['mongodump', 'mongorestore'])('the stand-in %s really rejects a URI in argv (so the tests can fail)', tool => {
     const out = (() => {
       try {
-        execFileSync(path.join(standIns, 'mongodump'), ['--archive', `--uri=${URI}`], { env: { ...process.env, STANDIN_EXPECT_URI: URI }, stdio: 'pipe' });
+        execFileSync(path.join(standIns, tool), ['--archive', `--uri=${URI}`], { env: { ...process.env, STANDIN_EXPECT_URI: URI }, stdio: 'pipe' });
         return 'exited 0';
       } catch (e) {
         return String((e as { stderr: Buffer }).stderr);
       }
     })();
     expect(out).toContain('connection string found in argv');
+  });
+});
+
+describe('mongo restore through the runner with a stand-in mongorestore', () => {
+  const size = 2 * 1024 * 1024 + 13;
+
+  /** A backup of `shop` made by the runner with the stand-in mongodump. */
+  async function backup(): Promise<string> {
+    const run = await runRunner(env({ STANDIN_BYTES: String(size), [V.DATABASE]: 'shop' }));
+    expect(run.code).toBe(0);
+    fs.rmSync(record, { force: true });
+    return run.last.key as string;
+  }
+
+  test('the archive reaches mongorestore byte for byte, under the target database\'s name; the URI only in a private file that is removed', async () => {
+    const key = await backup();
+    const run = await runRunner(env({ [V.DATABASE]: 'shop_copy' }), ['restore', 'latest', '--', '--drop']);
+    expect(run.code).toBe(0);
+    expect(run.last).toMatchObject({ level: 'info', msg: 'restore complete', key, targetDatabase: 'shop_copy' });
+
+    const [rec] = readRecords(record).filter(r => r.tool === 'mongorestore');
+    expect(rec.stdin).toEqual({ bytes: size, sha256: expectedSha256(size) });
+    expect(rec.argv).toEqual([
+      '--archive', `--config=${rec.config!.path}`, '--nsInclude=shop.*', '--nsFrom=shop.*', '--nsTo=shop_copy.*', '--drop',
+    ]);
+    expect(rec.config).toEqual({ path: expect.stringMatching(new RegExp(`^${tmp}/backup-mongorestore-[^/]+/mongorestore\\.yaml$`)), mode: 0o600, dirMode: 0o700 });
+    expect(rec.envNames).not.toContain(V.URI);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+    expect(run.lines).toContainEqual(expect.objectContaining({ source: 'mongorestore', msg: expect.stringContaining('finished restoring shop.things') }));
+    for (const secret of [URI, PASSWORD, encodeURIComponent(PASSWORD)]) expect(run.output).not.toContain(secret);
+  });
+
+  test('into the database it came from: only that database\'s namespaces, no renaming', async () => {
+    await backup();
+    const run = await runRunner(env({ [V.DATABASE]: 'shop' }), ['restore']);
+    expect(run.code).toBe(0);
+    const [rec] = readRecords(record).filter(r => r.tool === 'mongorestore');
+    expect(rec.argv.slice(2)).toEqual(['--nsInclude=shop.*']);
+  });
+
+  test('a failing mongorestore: exit 1 with its last message, config file removed', async () => {
+    await backup();
+    const run = await runRunner(env({ [V.DATABASE]: 'shop', STANDIN_FAIL_AT: String(1024 * 1024) }), ['restore']);
+    expect(run.code).toBe(1);
+    expect(run.last).toMatchObject({
+      level: 'error',
+      msg: 'restore failed: mongorestore exited with code 1 (last message: Failed: shop.things: error restoring from archive: connection reset)',
+    });
+    expect(fs.readdirSync(tmp)).toEqual([]);
+    expect(run.output).not.toContain(PASSWORD);
+  });
+
+  test('a reserved restore argument is a configuration error before anything starts', async () => {
+    const run = await runRunner(env({ [V.DATABASE]: 'shop' }), ['restore', '--', '--nsTo=other.*']);
+    expect(run.code).toBe(2);
+    expect(run.last.msg).toMatch(/^configuration error: restore-tool arguments: '--nsTo' is set by the runner/);
+    expect(readRecords(record)).toEqual([]);
   });
 });

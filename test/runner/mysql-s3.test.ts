@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { LogLine, baseEnv, buildRunner, childPids, isAlive, runRunner, startRunner } from './runner-process';
 import { TestBucket, createTestBucket, expectNothingLeft, keyOf, samplePeakRss, sha256File } from './s3-helpers';
 import { ENV } from '../../lib/contract';
+import { ENGINE_REGISTRY } from '../../lib/registry';
 import { describeIntegration, requireMysql, requireS3, uniqueName } from '../servers/env';
 import { quoteMysqlIdent } from '../servers/mariadb';
 import { freePort } from '../servers/ports';
@@ -20,6 +21,7 @@ jest.setTimeout(300_000);
 const MB = 1e6;
 const ROWS = 1_000_000; // ~200 MB of SQL: six md5 hex strings per row
 const TABLES = ['big', 'kinds'];
+const MYV = ENGINE_REGISTRY.mysql.env;
 
 describeIntegration('runner: MariaDB → S3 (radosgw), real servers', ['mysql', 's3'], () => {
   let my: ReturnType<typeof requireMysql>;
@@ -64,11 +66,11 @@ describeIntegration('runner: MariaDB → S3 (radosgw), real servers', ['mysql', 
       [ENV.ENGINE]: 'mysql',
       ...b.runnerEnv(prefix),
       [ENV.NAME]: 'shop',
-      [ENV.MYSQL_HOST]: my.host,
-      [ENV.MYSQL_PORT]: String(my.port),
-      [ENV.MYSQL_USER]: my.user,
-      [ENV.MYSQL_PASSWORD]: my.password,
-      [ENV.MYSQL_DATABASE]: source,
+      [MYV.HOST]: my.host,
+      [MYV.PORT]: String(my.port),
+      [MYV.USER]: my.user,
+      [MYV.PASSWORD]: my.password,
+      [MYV.DATABASE]: source,
       [ENV.PROGRESS_INTERVAL_MS]: '100',
       TMPDIR: tmp,
       ...extra,
@@ -157,7 +159,7 @@ describeIntegration('runner: MariaDB → S3 (radosgw), real servers', ['mysql', 
     // Restoring needs more than dumping: the views, triggers and routines carry DEFINER clauses,
     // which only a user with SET USER (or SUPER) may recreate.
     await my.sql(`GRANT ALL PRIVILEGES ON ${quoteMysqlIdent(target)}.* TO 'backup'@'127.0.0.1'; GRANT SET USER ON *.* TO 'backup'@'127.0.0.1';`);
-    const run = await runRunner(runnerEnv({ [ENV.MYSQL_DATABASE]: target }), ['restore', 'latest']);
+    const run = await runRunner(runnerEnv({ [MYV.DATABASE]: target }), ['restore', 'latest']);
     expect({ code: run.code, last: run.last.msg }).toEqual({ code: 0, last: 'restore complete' });
     expect(run.last).toMatchObject({ level: 'info', msg: 'restore complete', key: first, targetDatabase: target });
     expect(await checksums(target)).toEqual(sourceChecksums);
@@ -166,9 +168,21 @@ describeIntegration('runner: MariaDB → S3 (radosgw), real servers', ['mysql', 
 
   describe('faults: no object at the key, no manifest, no open multipart upload, earlier backups untouched, exit ≠ 0, one clear line', () => {
     let before: Record<string, string>;
+
+    beforeAll(async () => {
+      // An earlier backup in the series for the faults to leave untouched, made here (of a small
+      // database, in a second) so that each fault test also runs on its own.
+      const small = uniqueName('earlier').replace(/-/g, '_');
+      await my.createDatabase(small);
+      await my.sql('CREATE TABLE t (x int PRIMARY KEY); INSERT INTO t VALUES (1);', small);
+      // Its own TMPDIR: the per-test one is made after this hook.
+      const run = await runRunner(runnerEnv({ [MYV.DATABASE]: small, TMPDIR: os.tmpdir() }));
+      expect(run.code).toBe(0);
+    });
+
     beforeEach(async () => {
-      expect(first).toBeDefined();
       before = await b.objects();
+      expect(Object.keys(before).length).toBeGreaterThanOrEqual(2);
       expect(await b.openUploads()).toEqual([]);
     });
 
@@ -208,11 +222,19 @@ describeIntegration('runner: MariaDB → S3 (radosgw), real servers', ['mysql', 
 
     test('(d) wrong password: fails in preflight with the server\'s reason, the password nowhere', async () => {
       const wrong = 'wrong-Pass"word#1';
-      const run = await runRunner(runnerEnv({ [ENV.MYSQL_PASSWORD]: wrong }));
+      const run = await runRunner(runnerEnv({ [MYV.PASSWORD]: wrong }));
       expect(run.code).toBe(1);
       expect(run.last.msg).toBe(`backup failed: cannot connect to MySQL: ERROR 1045 (28000): Access denied for user '${my.user}'@'127.0.0.1' (using password: YES)`);
       expect(run.lines.some(l => l.msg === 'dump starting')).toBe(false);
       expect(run.output).not.toContain(wrong);
+      await expectNothingLeft(b, before, undefined);
+    });
+
+    test('(f) BACKUP_MYSQL_TLS_CA_FILE turns TLS on: a server without TLS is refused in preflight, not used in clear text', async () => {
+      const run = await runRunner(runnerEnv({ [MYV.TLS_CA_FILE]: path.join(tmp, 'no-such-ca.pem') }));
+      expect(run.code).toBe(1);
+      expect(run.last.msg).toBe('backup failed: cannot connect to MySQL: ERROR 2026 (HY000): TLS/SSL error: SSL is required, but the server does not support it');
+      expect(run.lines.some(l => l.msg === 'dump starting')).toBe(false);
       await expectNothingLeft(b, before, undefined);
     });
 

@@ -14,6 +14,7 @@ import { LogLine, baseEnv, buildRunner, childPids, isAlive, runRunner, startRunn
 import { TestBucket, createTestBucket, expectNothingLeft as expectBucketAsBefore, keyOf, samplePeakRss, sha256File } from './s3-helpers';
 import { TcpProxy } from './tcp-proxy';
 import { ENV } from '../../lib/contract';
+import { ENGINE_REGISTRY } from '../../lib/registry';
 import { describeIntegration, requirePostgres, requireS3, uniqueName } from '../servers/env';
 import { freePort } from '../servers/ports';
 import { PG_BINDIR, tableDigests } from '../servers/postgres';
@@ -23,6 +24,7 @@ jest.setTimeout(300_000);
 const MB = 1e6;
 const ROWS = 1_000_000; // ~200 MB of dump: six md5 hex strings per row
 const TABLES = ['big', 'kinds'];
+const PGV = ENGINE_REGISTRY.postgres.env;
 
 describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postgres', 's3'], () => {
   let pg: ReturnType<typeof requirePostgres>;
@@ -58,11 +60,11 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
       [ENV.ENGINE]: 'postgres',
       ...b.runnerEnv(prefix),
       [ENV.NAME]: 'orders',
-      [ENV.PGHOST]: pg.host,
-      [ENV.PGPORT]: String(pg.port),
-      [ENV.PGUSER]: pg.user,
-      [ENV.PGPASSWORD]: pg.password,
-      [ENV.PGDATABASE]: source,
+      [PGV.HOST]: pg.host,
+      [PGV.PORT]: String(pg.port),
+      [PGV.USER]: pg.user,
+      [PGV.PASSWORD]: pg.password,
+      [PGV.DATABASE]: source,
       [ENV.PROGRESS_INTERVAL_MS]: '100',
       ...extra,
     });
@@ -91,7 +93,6 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
     return target;
   }
 
-  let first: { key: string; manifest: Record<string, unknown> } | undefined;
   /** Well into the dump: several 16 MiB parts uploaded, so a multipart upload is open. */
   const midStream = (l: LogLine) => l.msg === 'progress' && (l.bytes as number) >= 40 * MB;
 
@@ -139,7 +140,6 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
 
       const restored = await restore(dataFile);
       expect(await digests(restored)).toEqual(sourceDigests);
-      first = { key, manifest };
       process.stderr.write(`[runner round trip] peak RSS ${(peakRss() / MB).toFixed(0)} MB; raw ${(manifest.rawBytes / MB).toFixed(0)} MB → stored ${(manifest.bytes / MB).toFixed(0)} MB in ${manifest.durationSeconds} s (${(manifest.rawBytes / MB / manifest.durationSeconds).toFixed(0)} MB/s raw)\n`);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
@@ -149,9 +149,19 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
   describe('faults: no object at the key, no manifest, no open multipart upload, earlier backups untouched, exit ≠ 0, one clear line', () => {
     let before: Record<string, string>;
 
+    beforeAll(async () => {
+      // An earlier backup in the series for the faults to leave untouched, made here (of a small
+      // database, in a second) so that each fault test also runs on its own.
+      const small = uniqueName('earlier').replace(/-/g, '_');
+      await pg.createDatabase(small);
+      await pg.psql('CREATE TABLE t AS SELECT 1 AS x;', small);
+      const run = await runRunner(runnerEnv({ [PGV.DATABASE]: small }));
+      expect(run.code).toBe(0);
+    });
+
     beforeEach(async () => {
-      expect(first).toBeDefined(); // the round trip ran first and left a backup to protect
       before = await objects();
+      expect(Object.keys(before).length).toBeGreaterThanOrEqual(2);
       expect(await openUploads()).toEqual([]);
     });
 
@@ -204,11 +214,19 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
 
     test('(d) wrong PostgreSQL password: fails in preflight with the server\'s reason', async () => {
       const wrong = 'wrong-Password-123';
-      const run = await runRunner(runnerEnv({ [ENV.PGPASSWORD]: wrong }));
+      const run = await runRunner(runnerEnv({ [PGV.PASSWORD]: wrong }));
       expect(run.code).toBe(1);
       expect(run.last.msg).toBe(`backup failed: cannot connect to PostgreSQL: connection to server at "${pg.host}", port ${pg.port} failed: FATAL:  password authentication failed for user "${pg.user}"`);
       expect(run.lines.some(l => l.msg === 'dump starting')).toBe(false);
       expect(run.output).not.toContain(wrong);
+      await expectNothingLeft(undefined);
+    });
+
+    test('(f) PGSSLMODE reaches libpq: require against a server without TLS fails in preflight', async () => {
+      const run = await runRunner(runnerEnv({ [PGV.SSL_MODE]: 'require' }));
+      expect(run.code).toBe(1);
+      expect(run.last.msg).toMatch(/^backup failed: cannot connect to PostgreSQL: .*server does not support SSL, but SSL was required/);
+      expect(run.lines.some(l => l.msg === 'dump starting')).toBe(false);
       await expectNothingLeft(undefined);
     });
 

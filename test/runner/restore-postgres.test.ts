@@ -12,12 +12,14 @@ import { baseEnv, buildRunner, runRunner } from './runner-process';
 import { TestBucket, createTestBucket } from './s3-helpers';
 import { backupIdOf } from '../../image/src/key';
 import { ENV } from '../../lib/contract';
-import { describeIntegration, requirePostgres, uniqueName } from '../servers/env';
+import { ENGINE_REGISTRY } from '../../lib/registry';
+import { describeIntegration, requirePostgres, requireS3, uniqueName } from '../servers/env';
 import { quoteIdent, tableDigests } from '../servers/postgres';
 
 jest.setTimeout(180_000);
 
 const TABLES = ['items', 'kinds'];
+const PGV = ENGINE_REGISTRY.postgres.env;
 
 describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw', ['postgres', 's3'], () => {
   let pg: ReturnType<typeof requirePostgres>;
@@ -64,11 +66,11 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
       [ENV.ENGINE]: 'postgres',
       ...b.runnerEnv(prefix),
       [ENV.NAME]: 'orders',
-      [ENV.PGHOST]: pg.host,
-      [ENV.PGPORT]: String(pg.port),
-      [ENV.PGUSER]: pg.user,
-      [ENV.PGPASSWORD]: pg.password,
-      [ENV.PGDATABASE]: source,
+      [PGV.HOST]: pg.host,
+      [PGV.PORT]: String(pg.port),
+      [PGV.USER]: pg.user,
+      [PGV.PASSWORD]: pg.password,
+      [PGV.DATABASE]: source,
       [ENV.PROGRESS_INTERVAL_MS]: '100',
       ...extra,
     });
@@ -76,7 +78,7 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
 
   /** The same series, with the engine variables naming `target` as the restoring role. */
   function targetEnv(target: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-    return backupEnv({ [ENV.PGUSER]: role, [ENV.PGPASSWORD]: rolePassword, [ENV.PGDATABASE]: target, ...extra });
+    return backupEnv({ [PGV.USER]: role, [PGV.PASSWORD]: rolePassword, [PGV.DATABASE]: target, ...extra });
   }
 
   async function newTarget(): Promise<string> {
@@ -141,7 +143,8 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
     const target = await newTarget();
     const run = await runRunner(targetEnv(target), ['restore', '20200101T000000Z-00000000']);
     expect(run.code).toBe(1);
-    expect(run.last.msg).toBe(`restore failed: backup 20200101T000000Z-00000000 not found at s3://${b.bucket}/${prefix}/orders/; the newest are ${backups[1]}, ${backups[0]}`);
+    const location = `s3://${b.bucket}/${prefix} (${requireS3().endpoint}) under ${prefix}/orders/`;
+    expect(run.last.msg).toBe(`restore failed: backup 20200101T000000Z-00000000 not found at ${location}; the newest are ${backups[1]}, ${backups[0]}`);
   });
 
   describe('a damaged backup is refused and the target is never written', () => {

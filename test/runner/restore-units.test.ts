@@ -7,7 +7,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DropTransactionTimeout, dbnameConninfo } from '../../image/src/engines/postgres';
 import { HashCheck, IntegrityError } from '../../image/src/integrity';
-import { findReservedArg } from '../../lib/contract';
+import { RuleError, passThroughArgs } from '../../lib/rules';
 
 async function filter(chunks: string[]): Promise<string> {
   let out = '';
@@ -79,11 +79,10 @@ describe('HashCheck', () => {
   });
 });
 
-test('reserved restore arguments', () => {
-  const reserved = ['-d', '--dbname', '-j', '--jobs'];
-  expect(findReservedArg(reserved, ['--schema=public', '-n', 'x'])).toBeUndefined();
-  expect(findReservedArg(reserved, ['-j4'])).toBe('-j');
-  expect(findReservedArg(reserved, ['--dbname=other'])).toBe('--dbname');
+test('reserved restore arguments: as --flag, --flag=value or a short flag with its value attached', () => {
+  expect(passThroughArgs('restore-tool arguments', 'postgres', 'restore', ['--schema=public', '-n', 'x'])).toEqual(['--schema=public', '-n', 'x']);
+  expect(() => passThroughArgs('restore-tool arguments', 'postgres', 'restore', ['-j4'])).toThrow(RuleError);
+  expect(() => passThroughArgs('restore-tool arguments', 'postgres', 'restore', ['--dbname=other'])).toThrow(/^restore-tool arguments: '--dbname' is set by the runner/);
 });
 
 test('dbnameConninfo quotes the database name for libpq', () => {

@@ -118,10 +118,49 @@ emit(process.env.STANDIN_SEED || 'seed', num(process.env.STANDIN_BYTES) ?? 10485
 });
 `;
 
+/**
+ * STAND-IN for mongorestore. Like the stand-in mongodump it refuses a URI in argv and checks the
+ * private config file; then it reads the archive from stdin to the end and records its size and
+ * sha256 (with its argv), so a test can prove the bytes arrived intact.
+ * STANDIN_EXPECT_URI  the URI the config file must contain
+ * STANDIN_FAIL_AT     after reading this many bytes: print an error to stderr and exit 1
+ */
+const MONGORESTORE = `#!/usr/bin/env node
+// STAND-IN for mongorestore, written by test/runner/stand-ins.ts. Not the real tool.
+const fs = require('node:fs'), path = require('node:path'), crypto = require('node:crypto');
+const argv = process.argv.slice(2);
+if (argv[0] === '--version') { console.log('mongorestore version: 100.10.0-standin\\ngit version: standin'); process.exit(0); }
+const fail = (msg) => { process.stderr.write('stand-in mongorestore: ' + msg + '\\n'); process.exit(3); };
+const expected = process.env.STANDIN_EXPECT_URI;
+if (!expected) fail('STANDIN_EXPECT_URI not set');
+if (argv.some((a) => a.includes(expected) || a.includes('mongodb://'))) fail('connection string found in argv');
+const config = (argv.find((a) => a.startsWith('--config=')) || '').slice('--config='.length);
+if (!config) fail('no --config file');
+const st = fs.statSync(config), dst = fs.statSync(path.dirname(config));
+if ((st.mode & 0o777) !== 0o600) fail('config file mode is ' + (st.mode & 0o777).toString(8));
+if (fs.readFileSync(config, 'utf8') !== 'uri: ' + JSON.stringify(expected) + '\\n') fail('config file does not hold the expected uri');
+if (!argv.includes('--archive')) fail('--archive missing');
+const failAt = process.env.STANDIN_FAIL_AT === undefined ? undefined : Number(process.env.STANDIN_FAIL_AT);
+const hash = crypto.createHash('sha256');
+let bytes = 0;
+process.stdin.on('data', (chunk) => {
+  bytes += chunk.length;
+  hash.update(chunk);
+  if (failAt !== undefined && bytes >= failAt) {
+    process.stderr.write('Failed: shop.things: error restoring from archive: connection reset\\n');
+    process.exit(1);
+  }
+});
+process.stdin.on('end', () => {
+  if (process.env.STANDIN_RECORD) fs.appendFileSync(process.env.STANDIN_RECORD, JSON.stringify({ tool: 'mongorestore', argv, envNames: Object.keys(process.env), pid: process.pid, config: { path: config, mode: st.mode & 0o777, dirMode: dst.mode & 0o777 }, stdin: { bytes, sha256: hash.digest('hex') } }) + '\\n');
+  process.stderr.write('2024-01-01T00:00:00.000+0000\\tfinished restoring shop.things (1 document, 0 failures)\\n');
+});
+`;
+
 /** A temp dir with the stand-ins (executable) for PATH. */
 export function writeStandIns(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-standins-'));
-  for (const [name, source] of Object.entries({ pg_dump: PG_DUMP, psql: PSQL, mongodump: MONGODUMP })) {
+  for (const [name, source] of Object.entries({ pg_dump: PG_DUMP, psql: PSQL, mongodump: MONGODUMP, mongorestore: MONGORESTORE })) {
     fs.writeFileSync(path.join(dir, name), source, { mode: 0o755 });
   }
   return dir;
@@ -144,6 +183,8 @@ export interface StandInRecord {
   readonly envNames: string[];
   readonly pid: number;
   readonly config?: { path: string; mode: number; dirMode: number } | null;
+  /** What the stand-in mongorestore read on stdin. */
+  readonly stdin?: { bytes: number; sha256: string };
 }
 
 export function readRecords(file: string): StandInRecord[] {

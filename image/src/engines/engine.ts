@@ -1,15 +1,21 @@
 /**
- * What the runner needs from a database engine. The pipeline never knows which engine it runs:
- * a new engine is one file here plus one in lib/.
+ * What the runner needs from a database engine. The pipeline never knows which engine it runs.
+ * Each engine is its registry entry (lib/registry.ts) plus one file here exporting an
+ * `EngineModule`; image/src/engines/index.ts maps names to modules. Capabilities an engine lacks
+ * are absent (`restore` undefined), never methods that throw.
  */
 import { Transform } from 'node:stream';
-import { EngineName } from '../../../lib/contract';
+import { EngineDescriptor, EngineName } from '../../../lib/registry';
 
-/** The dump tool's invocation. `args` and `env` are logged and inspected: no secret in `args`. */
-export interface DumpCommand {
+/** A tool's invocation. `args` and `env` are logged and inspected: no secret in `args`. */
+export interface ToolCommand {
   readonly command: string;
   readonly args: readonly string[];
   readonly env: NodeJS.ProcessEnv;
+}
+
+/** The dump tool's invocation, and what it needs removed afterwards. */
+export interface DumpCommand extends ToolCommand {
   /** Removes whatever the command needed on disk (e.g. a private config file). Safe to call twice. */
   cleanup(): Promise<void>;
 }
@@ -24,7 +30,8 @@ export interface ServerInfo {
   readonly version: string | null;
 }
 
-export interface Preflight {
+/** What a backup preflight found; handed back to `dumpCommand`. Engines may extend it. */
+export interface DumpPlan {
   readonly tool: ToolInfo;
   readonly server: ServerInfo;
   /**
@@ -34,19 +41,17 @@ export interface Preflight {
   readonly estimatedBytes?: number;
 }
 
-export interface RestorePreflight {
+/** What a restore preflight found about the target; handed back to `restoreCommand`. Engines may extend it. */
+export interface RestorePlan {
   readonly tool: ToolInfo;
   readonly server: ServerInfo;
   /** User tables (collections) already in the target; undefined when the engine cannot tell. */
   readonly existingTables?: number;
 }
 
-/** A process of a restore: it reads the previous step's output on stdin. No secret in `args`. */
-export interface ToolStep {
+/** A process of a restore: it reads the previous step's output on stdin. */
+export interface ToolStep extends ToolCommand {
   readonly kind: 'tool';
-  readonly command: string;
-  readonly args: readonly string[];
-  readonly env: NodeJS.ProcessEnv;
 }
 
 /** A stream filter between two processes of a restore. */
@@ -63,27 +68,52 @@ export interface RestoreCommand {
   cleanup(): Promise<void>;
 }
 
-export interface Engine {
-  readonly name: EngineName;
-  /** What is dumped, for the manifest; undefined means everything the user can read. */
-  readonly database: string | undefined;
-  /** The stored format, e.g. `pg_dump-custom`; tells a restore which tool reads it. */
-  readonly format: string;
-  /** File extension before any compression suffix, e.g. `pgdump`. */
-  readonly extension: string;
+export interface BackupCapability<P extends DumpPlan = DumpPlan> {
   /**
    * Checks the tool is there and, where possible, that it can reach and dump the server.
-   * Rejects with a one-line cause before any byte is written.
+   * Rejects with a one-line cause before any byte is written. Sets no state: what it found is
+   * the plan.
    */
-  preflight(): Promise<Preflight>;
-  /** The dump command; it writes the whole dump to stdout. */
-  dumpCommand(extraArgs: readonly string[]): Promise<DumpCommand>;
+  preflight(): Promise<P>;
+  /** The dump command for `plan`; it writes the whole dump to stdout. */
+  dumpCommand(plan: P, extraArgs: readonly string[]): Promise<DumpCommand>;
+}
+
+/** The backup a restore reads, as its manifest describes it. */
+export interface RestoreSource {
+  /** The database it was dumped from; null when it holds every database. */
+  readonly database: string | null;
+}
+
+export interface RestoreCapability<P extends RestorePlan = RestorePlan> {
   /**
    * Checks the restore tool is there and the target (the database the engine's variables name)
-   * is reachable; reports what the target already holds. Throws a ConfigError when the engine
-   * cannot restore at all.
+   * is reachable; reports what the target already holds. Sets no state.
    */
-  restorePreflight(): Promise<RestorePreflight>;
-  /** The restore command for a backup in `format`, given what preflight found. */
-  restoreCommand(format: string, extraArgs: readonly string[], preflight: RestorePreflight): Promise<RestoreCommand>;
+  preflight(): Promise<P>;
+  /**
+   * The restore command for a backup in the engine's format, given what preflight found and
+   * where the backup came from (a tool that restores by name, like mongorestore, must map the
+   * source database onto the target).
+   */
+  restoreCommand(plan: P, extraArgs: readonly string[], source: RestoreSource): Promise<RestoreCommand>;
+}
+
+export interface Engine {
+  readonly descriptor: EngineDescriptor;
+  readonly name: EngineName;
+  /** What is dumped or restored into, for the manifest and logs; undefined means every database. */
+  readonly database: string | undefined;
+  readonly backup: BackupCapability<any>;
+  /** Absent when the runner cannot restore this engine (its registry entry says so too). */
+  readonly restore?: RestoreCapability<any>;
+}
+
+/** One engine's runner file exports this. */
+export interface EngineModule<S> {
+  readonly descriptor: EngineDescriptor;
+  /** Reads and checks the engine's variables (RuleError/ConfigError naming the variable); starts nothing. */
+  readSettings(env: NodeJS.ProcessEnv): S;
+  /** The engine for `settings`; `env` is the runner's environment, for the tools' own. */
+  create(settings: S, env: NodeJS.ProcessEnv): Engine;
 }

@@ -1,14 +1,22 @@
 /**
  * PostgreSQL with pg_dump's custom format (restorable with pg_restore, selectively too). pg_dump's
  * own zlib is off (-Z0): it is single-threaded and several times slower than zstd outside.
- * Connection settings reach pg_dump and psql only as libpq's PG* variables, so the password
- * never appears in argv.
+ * Connection settings, TLS included (PGSSLMODE, PGSSLROOTCERT), reach pg_dump, pg_restore and
+ * psql only as libpq's own PG* variables, so the password never appears in argv.
  */
 import { Transform, TransformCallback } from 'node:stream';
-import { ENV } from '../../../lib/contract';
-import { PostgresSettings } from '../config';
+import { ENGINE_REGISTRY } from '../../../lib/registry';
+import { hostName, nonEmpty, postgresSslMode, tcpPortFromText } from '../../../lib/rules';
 import { capture, childEnv, firstLine } from '../proc';
-import { DumpCommand, Engine, Preflight, RestoreCommand, RestorePreflight } from './engine';
+import { probeFirst } from '../tool';
+import {
+  BackupCapability, DumpPlan, Engine, EngineModule, RestoreCapability, RestorePlan,
+} from './engine';
+
+const DESCRIPTOR = ENGINE_REGISTRY.postgres;
+const VAR = DESCRIPTOR.env;
+/** `pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)` */
+const VERSION = /\(PostgreSQL\)\s+(\S+)/;
 
 const PSQL_FLAGS = ['--no-psqlrc', '--no-password', '--tuples-only', '--no-align', '--quiet', '--set=ON_ERROR_STOP=1'];
 
@@ -69,108 +77,134 @@ export class DropTransactionTimeout extends Transform {
  */
 export const PG_RESTORE_FLAGS = ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', '--no-password'] as const;
 
-export class PostgresEngine implements Engine {
-  public readonly name = 'postgres' as const;
-  public readonly format = 'pg_dump-custom';
-  public readonly extension = 'pgdump';
-  public readonly database: string;
-  private readonly env: NodeJS.ProcessEnv;
+export interface PostgresSettings {
+  /** What pg_dump dumps, or pg_restore restores into (PGDATABASE). */
+  readonly database: string;
+}
 
-  constructor(settings: PostgresSettings, env: NodeJS.ProcessEnv) {
-    this.database = settings.database;
-    this.env = childEnv(env, [ENV.PGPASSWORD], {
+/**
+ * Checks the PG* variables the constructs write. The rest libpq reads as it always does; only
+ * PGDATABASE is required, since pg_dump would otherwise dump the database named like the user.
+ */
+function readSettings(env: NodeJS.ProcessEnv): PostgresSettings {
+  const database = nonEmpty(VAR.DATABASE, env[VAR.DATABASE], "the database, e.g. 'orders'");
+  if (env[VAR.HOST]) hostName(VAR.HOST, env[VAR.HOST], 'postgres.db.svc');
+  tcpPortFromText(VAR.PORT, env[VAR.PORT], DESCRIPTOR.name);
+  if (env[VAR.SSL_MODE]) postgresSslMode(VAR.SSL_MODE, env[VAR.SSL_MODE]!);
+  if (env[VAR.SSL_ROOT_CERT]) nonEmpty(VAR.SSL_ROOT_CERT, env[VAR.SSL_ROOT_CERT], "'/etc/ssl/ca.crt'");
+  return { database };
+}
+
+/** psql on one database, for preflight queries and verify's checks. */
+export class PostgresClient {
+  /** libpq's variables naming `database`, with the password: for pg_dump, pg_restore and psql. */
+  public readonly env: NodeJS.ProcessEnv;
+
+  constructor(public readonly database: string, env: NodeJS.ProcessEnv) {
+    this.env = childEnv(env, DESCRIPTOR.secretEnv, {
+      [VAR.DATABASE]: database,
       // Fail fast on an unreachable host instead of libpq's default of waiting forever.
       PGCONNECT_TIMEOUT: env.PGCONNECT_TIMEOUT || '10',
       PGAPPNAME: env.PGAPPNAME || 'cdk8s-db-backup',
     });
   }
 
-  async preflight(): Promise<Preflight> {
-    const tool = await capture('pg_dump', ['--version'], this.env);
-    const toolVersion = /\(PostgreSQL\)\s+(\S+)/.exec(tool.stdout)?.[1];
-    if (tool.code !== 0 || !toolVersion) {
-      throw new Error(`pg_dump --version failed: ${firstLine(tool.stderr || tool.stdout) || `exit code ${tool.code}`}`);
-    }
-    const server = await capture('psql', [
-      '--no-psqlrc', '--no-password', '--tuples-only', '--no-align', '--quiet', '--set=ON_ERROR_STOP=1',
-      '--command', "SELECT current_setting('server_version_num') || ' ' || pg_database_size(current_database()) || ' ' || current_setting('server_version')",
-    ], this.env);
-    if (server.code !== 0) {
-      throw new Error(`cannot connect to PostgreSQL: ${firstLine(server.stderr) || `psql exited with code ${server.code}`}`);
-    }
-    const [versionNum, databaseBytes, ...rest] = server.stdout.trim().split(' ');
-    const serverMajor = Math.floor(Number(versionNum) / 10_000);
-    const toolMajor = Number(/^\d+/.exec(toolVersion)?.[0]);
-    if (!Number.isInteger(serverMajor) || serverMajor < 1) {
-      throw new Error(`cannot read the PostgreSQL server version (psql printed '${server.stdout.trim()}')`);
-    }
-    if (serverMajor > toolMajor) {
-      throw new Error(`server is PostgreSQL ${serverMajor} but pg_dump is ${toolMajor}: pg_dump cannot dump a newer server; use an image whose postgresql-client is ${serverMajor} or newer`);
-    }
-    return {
-      tool: { name: 'pg_dump', version: toolVersion },
-      server: { version: rest.join(' ') || versionNum },
-      // The custom format holds table data but no indexes, so it is rarely larger than this.
-      estimatedBytes: Number(databaseBytes) || undefined,
-    };
-  }
-
-  async dumpCommand(extraArgs: readonly string[]): Promise<DumpCommand> {
-    return {
-      command: 'pg_dump',
-      args: ['--format=custom', '--compress=0', '--no-password', ...extraArgs],
-      env: this.env,
-      cleanup: async () => undefined,
-    };
-  }
-
-  async restorePreflight(): Promise<PostgresTarget> {
-    const tool = await capture('pg_restore', ['--version'], this.env);
-    const toolVersion = /\(PostgreSQL\)\s+(\S+)/.exec(tool.stdout)?.[1];
-    if (tool.code !== 0 || !toolVersion) {
-      throw new Error(`pg_restore --version failed: ${firstLine(tool.stderr || tool.stdout) || `exit code ${tool.code}`}`);
-    }
-    const server = await this.query(`SELECT current_setting('server_version_num') || ' ' || ${USER_RELATIONS} || ' ' || current_setting('server_version')`);
-    if (server.code !== 0) {
-      throw new Error(`cannot connect to the target PostgreSQL: ${firstLine(server.stderr) || `psql exited with code ${server.code}`}`);
-    }
-    const [versionNum, relations, ...rest] = server.stdout.trim().split(' ');
-    return {
-      tool: { name: 'pg_restore', version: toolVersion },
-      server: { version: rest.join(' ') || versionNum },
-      existingTables: Number(relations),
-      serverMajor: Math.floor(Number(versionNum) / 10_000),
-      toolMajor: Number(/^\d+/.exec(toolVersion)?.[0]),
-    };
-  }
-
-  async restoreCommand(format: string, extraArgs: readonly string[], preflight: RestorePreflight): Promise<RestoreCommand> {
-    if (format !== this.format) throw new Error(`cannot restore a '${format}' backup with pg_restore (expected ${this.format})`);
-    const target = preflight as PostgresTarget;
-    const dbname = `--dbname=${dbnameConninfo(this.database)}`;
-    const cleanup = async () => undefined;
-    if (!(target.serverMajor < target.toolMajor)) {
-      return { steps: [{ kind: 'tool', command: 'pg_restore', args: [...PG_RESTORE_FLAGS, dbname, ...extraArgs], env: this.env }], cleanup };
-    }
-    // An older server: pg_restore writes SQL, which psql runs after the filter drops what the
-    // older server does not know.
-    return {
-      steps: [
-        { kind: 'tool', command: 'pg_restore', args: ['--no-owner', '--no-privileges', '--file=-', ...extraArgs], env: this.env },
-        { kind: 'filter', name: 'drop transaction_timeout', create: () => new DropTransactionTimeout() },
-        { kind: 'tool', command: 'psql', args: ['--no-psqlrc', '--no-password', '--quiet', '--set=ON_ERROR_STOP=1', '--single-transaction', dbname, '--file=-'], env: this.env },
-      ],
-      cleanup,
-    };
-  }
-
-  /** Runs one SQL statement in the target with psql (tuples only, unaligned). */
+  /** Runs one SQL statement with psql (tuples only, unaligned). */
   query(sql: string, extraArgs: readonly string[] = []) {
     return capture('psql', [...PSQL_FLAGS, ...extraArgs, '--command', sql], this.env);
   }
 }
 
-export interface PostgresTarget extends RestorePreflight {
+/** What a restore preflight found, with the majors that choose between pg_restore alone and pg_restore | psql. */
+export interface PostgresRestorePlan extends RestorePlan {
   readonly serverMajor: number;
   readonly toolMajor: number;
 }
+
+const majorOf = (version: string) => Number(/^\d+/.exec(version)?.[0]);
+
+class PostgresEngine implements Engine {
+  public readonly descriptor = DESCRIPTOR;
+  public readonly name = DESCRIPTOR.name;
+  public readonly database: string;
+  public readonly backup: BackupCapability<DumpPlan>;
+  public readonly restore: RestoreCapability<PostgresRestorePlan>;
+
+  constructor(settings: PostgresSettings, env: NodeJS.ProcessEnv) {
+    const client = new PostgresClient(settings.database, env);
+    this.database = settings.database;
+    this.backup = {
+      async preflight() {
+        const tool = await probeFirst(DESCRIPTOR.tools.dump, VERSION, client.env);
+        const server = await client.query(
+          "SELECT current_setting('server_version_num') || ' ' || pg_database_size(current_database()) || ' ' || current_setting('server_version')");
+        if (server.code !== 0) {
+          throw new Error(`cannot connect to ${DESCRIPTOR.title}: ${firstLine(server.stderr) || `psql exited with code ${server.code}`}`);
+        }
+        const [versionNum, databaseBytes, ...rest] = server.stdout.trim().split(' ');
+        const serverMajor = Math.floor(Number(versionNum) / 10_000);
+        const toolMajor = majorOf(tool.version);
+        if (!Number.isInteger(serverMajor) || serverMajor < 1) {
+          throw new Error(`cannot read the ${DESCRIPTOR.title} server version (psql printed '${server.stdout.trim()}')`);
+        }
+        if (serverMajor > toolMajor) {
+          throw new Error(`server is ${DESCRIPTOR.title} ${serverMajor} but ${tool.name} is ${toolMajor}: ${tool.name} cannot dump a newer server; use an image whose postgresql-client is ${serverMajor} or newer`);
+        }
+        return {
+          tool,
+          server: { version: rest.join(' ') || versionNum },
+          // The custom format holds table data but no indexes, so it is rarely larger than this.
+          estimatedBytes: Number(databaseBytes) || undefined,
+        };
+      },
+      async dumpCommand(plan, extraArgs) {
+        return {
+          command: plan.tool.name,
+          args: ['--format=custom', '--compress=0', '--no-password', ...extraArgs],
+          env: client.env,
+          cleanup: async () => undefined,
+        };
+      },
+    };
+    this.restore = {
+      async preflight() {
+        const tool = await probeFirst(DESCRIPTOR.tools.restore, VERSION, client.env);
+        const server = await client.query(`SELECT current_setting('server_version_num') || ' ' || ${USER_RELATIONS} || ' ' || current_setting('server_version')`);
+        if (server.code !== 0) {
+          throw new Error(`cannot connect to the target ${DESCRIPTOR.title}: ${firstLine(server.stderr) || `psql exited with code ${server.code}`}`);
+        }
+        const [versionNum, relations, ...rest] = server.stdout.trim().split(' ');
+        return {
+          tool,
+          server: { version: rest.join(' ') || versionNum },
+          existingTables: Number(relations),
+          serverMajor: Math.floor(Number(versionNum) / 10_000),
+          toolMajor: majorOf(tool.version),
+        };
+      },
+      async restoreCommand(plan, extraArgs) {
+        const dbname = `--dbname=${dbnameConninfo(client.database)}`;
+        const cleanup = async () => undefined;
+        if (!(plan.serverMajor < plan.toolMajor)) {
+          return { steps: [{ kind: 'tool', command: plan.tool.name, args: [...PG_RESTORE_FLAGS, dbname, ...extraArgs], env: client.env }], cleanup };
+        }
+        // An older server: pg_restore writes SQL, which psql runs after the filter drops what the
+        // older server does not know.
+        return {
+          steps: [
+            { kind: 'tool', command: plan.tool.name, args: ['--no-owner', '--no-privileges', '--file=-', ...extraArgs], env: client.env },
+            { kind: 'filter', name: 'drop transaction_timeout', create: () => new DropTransactionTimeout() },
+            { kind: 'tool', command: 'psql', args: ['--no-psqlrc', '--no-password', '--quiet', '--set=ON_ERROR_STOP=1', '--single-transaction', dbname, '--file=-'], env: client.env },
+          ],
+          cleanup,
+        };
+      },
+    };
+  }
+}
+
+export const postgresModule: EngineModule<PostgresSettings> = {
+  descriptor: DESCRIPTOR,
+  readSettings,
+  create: (settings, env) => new PostgresEngine(settings, env),
+};
