@@ -19,7 +19,7 @@ export class BackupsChart extends Chart {
 
     const storage = exampleStorage(this);
 
-    new PostgresBackupCronJob(this, 'orders', {
+    const ordersBackup = new PostgresBackupCronJob(this, 'orders', {
       schedule: BackupSchedule.cron('H 0 * * *'),
       timeZone: 'Europe/Berlin',
       storage,
@@ -28,18 +28,17 @@ export class BackupsChart extends Chart {
       database: 'orders',
       username: 'backup',
       password: { secret: kplus.Secret.fromSecretName(this, 'Pg', 'orders-db'), key: 'password' },
+      postgresMajor: 15,
       dumpArgs: ['--exclude-table=audit_log'],
       retention: Retention.policy({ keepDaily: 7, keepWeekly: 4, keepMonthly: 12 }),
     });
 
-    // Every morning, restore the newest orders backup into a throwaway PostgreSQL 15 (the source's
-    // major) inside the pod and check it; a failed Job is the alert.
+    // Every morning, restore the newest orders backup into a throwaway PostgreSQL of the source's
+    // major (15, recorded on the series) inside the pod and check it; a failed Job is the alert.
     new PostgresVerifyCronJob(this, 'orders-verify', {
       schedule: BackupSchedule.daily({ hour: 6 }),
       timeZone: 'Europe/Berlin',
-      storage,
-      backupName: 'orders',
-      postgresMajor: 15,
+      series: ordersBackup,
       assertionSql: "SELECT count(*) > 0 FROM orders WHERE created_at > now() - interval '2 days'",
     });
 

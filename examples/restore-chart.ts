@@ -2,7 +2,7 @@ import { Chart, ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { exampleStorage } from './storage';
-import { PostgresRestoreJob } from '../lib';
+import { BackupSeries, PostgresRestoreJob } from '../lib';
 
 /** Props for `RestoreChart`. */
 export interface RestoreChartProps extends ChartProps {
@@ -19,8 +19,8 @@ export class RestoreChart extends Chart {
   constructor(scope: Construct, id: string, props: RestoreChartProps = {}) {
     super(scope, id, props);
     new PostgresRestoreJob(this, 'orders-restore', {
-      storage: exampleStorage(this),
-      backupName: 'orders',
+      // The backups chart's 'orders' series, named: this app does not contain the backup CronJob.
+      series: BackupSeries.fromName(exampleStorage(this), 'orders', 'postgres'),
       backupId: props.backupId,
       host: 'postgres.db.svc',
       database: 'orders_restored',

@@ -1,14 +1,14 @@
 import { Cron, Duration, Names } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { COMMAND, COMPRESSIONS, DUMP_ARGS_SEPARATOR, ENV, EngineName, findReservedDumpArg } from './contract';
+import { COMMAND, COMPRESSIONS, ENV, TOOL_ARGS_SEPARATOR } from './contract';
 import { Retention } from './retention';
-import {
-  RunnerOptions, RunnerPodOptions, finishRunnerWorkload, requireCount, runnerPod, validateBackupName, validateDnsLabel, wholeSeconds, runnerOptionsOf,
-} from './runner-pod';
+import * as rules from './rules';
+import { EngineConnection, RunnerOptions, RunnerPodOptions, finishRunnerWorkload, runnerOptionsOf, runnerPod } from './runner-pod';
 import { BackupSchedule } from './schedule';
-
-export { defaultImage } from './runner-pod';
+import { IBackupSeries } from './series';
+import { BackupStorage } from './storage';
+import { dnsLabel, timeZone } from './validation';
 
 /** How the backup stream is compressed before it is stored. */
 export enum Compression {
@@ -68,6 +68,8 @@ export interface ScheduledJobOptions extends RunnerOptions {
 
 /** Options every backup CronJob has, whatever the engine. */
 export interface BackupCronJobOptions extends ScheduledJobOptions {
+  /** Where the backups are stored. */
+  readonly storage: BackupStorage;
   /**
    * Series name used in object keys (`<prefix>/<backupName>/<timestamp>-<random>.<ext>`) and in
    * the `app.kubernetes.io/instance` label.
@@ -107,25 +109,42 @@ export interface ScheduledJobSpec extends Omit<RunnerPodOptions, keyof RunnerOpt
   readonly defaultBackoffLimit: number;
 }
 
-/** What an engine adds to the shared backup wiring. @internal */
-export interface EngineSpec {
-  readonly engine: EngineName;
-  readonly env: Record<string, kplus.EnvValue>;
-}
-
 // Kubernetes appends an 11-character suffix to Job names created by a CronJob.
 const MAX_CRONJOB_NAME = 52;
 
 /**
- * The backup CronJob every engine shares: an engine passes only its connection env. @internal
+ * What every engine's backup construct is: the CronJob and the series it writes, so it can be
+ * given to a restore or verify construct as `series`. An engine's class passes only its
+ * connection. A hidden base class: jsii copies its members into each engine's class. @internal
  */
-export function createBackupCronJob(scope: Construct, options: BackupCronJobOptions, spec: EngineSpec): kplus.CronJob {
-  const backupName = validateBackupName(options.backupName ?? scope.node.id.toLowerCase(), options.backupName !== undefined);
-  const dumpArgs = options.dumpArgs ?? [];
-  const reserved = findReservedDumpArg(spec.engine, dumpArgs);
-  if (reserved) {
-    throw new Error(`dumpArgs: '${reserved}' is set by the runner (output, format, connection or password) and cannot be passed through. Remove it and use the construct's props instead.`);
+export abstract class BackupCronJob extends Construct implements IBackupSeries {
+  /** The underlying CronJob: an escape hatch for anything the props do not cover. */
+  public readonly cronJob: kplus.CronJob;
+  /** Where the backups are stored. */
+  public readonly storage: BackupStorage;
+  /** The series name in object keys (`backupName`, by default the construct id, lower-cased). */
+  public readonly backupName: string;
+  /** The engine's name, as `BackupSeries.fromName()` takes it. */
+  public readonly engine: string;
+
+  protected constructor(scope: Construct, id: string, options: BackupCronJobOptions, connection: EngineConnection) {
+    super(scope, id);
+    const { cronJob, backupName } = createBackupCronJob(this, options, connection);
+    this.cronJob = cronJob;
+    this.storage = options.storage;
+    this.backupName = backupName;
+    this.engine = connection.engine;
   }
+}
+
+function createBackupCronJob(scope: Construct, options: BackupCronJobOptions, connection: EngineConnection) {
+  if (options.storage === undefined || options.storage === null) {
+    throw new rules.RuleError("storage: must be set to where the backups go, e.g. storage: BackupStorage.s3({ bucket: 'backups' }).");
+  }
+  const backupName = options.backupName === undefined
+    ? rules.seriesName('backupName (unset, so the construct id, lower-cased; set backupName to choose one)', scope.node.id.toLowerCase())
+    : rules.seriesName('backupName', options.backupName);
+  const dumpArgs = rules.passThroughArgs('dumpArgs', connection.engine, 'dump', options.dumpArgs ?? []);
   const compression = options.compression ?? Compression.ZSTD;
   if (!(COMPRESSIONS as readonly string[]).includes(compression)) {
     throw new Error(`compression: '${compression}' is unknown. Use Compression.ZSTD, Compression.GZIP or Compression.NONE.`);
@@ -138,22 +157,23 @@ export function createBackupCronJob(scope: Construct, options: BackupCronJobOpti
     if (!options.retention) {
       throw new Error('incompleteMinAge: has no effect without retention, because leftovers are removed only when the runner prunes. Set retention too, e.g. retention: Retention.keepLast(7), or remove incompleteMinAge.');
     }
-    const seconds = wholeSeconds('incompleteMinAge:', options.incompleteMinAge, 'Duration.hours(48)');
+    const seconds = rules.wholeSeconds('incompleteMinAge', options.incompleteMinAge.toMilliseconds(), 'Duration.hours(48)');
     const deadline = (options.activeDeadline ?? DEFAULT_ACTIVE_DEADLINE).toSeconds();
     if (seconds < deadline) {
       throw new Error(`incompleteMinAge: ${seconds}s is shorter than activeDeadline (${deadline}s), so the leftovers of a backup that is still running could be removed. Give at least the activeDeadline.`);
     }
     commandEnv[ENV.INCOMPLETE_MIN_AGE_SECONDS] = kplus.EnvValue.fromValue(String(seconds));
   }
-  return createScheduledJob(scope, options, {
-    engine: spec.engine,
+  const cronJob = createScheduledJob(scope, options, {
+    connection,
     command: COMMAND.BACKUP,
+    storage: options.storage,
     backupName,
-    args: dumpArgs.length > 0 ? [COMMAND.BACKUP, DUMP_ARGS_SEPARATOR, ...dumpArgs] : [COMMAND.BACKUP],
+    args: dumpArgs.length > 0 ? [COMMAND.BACKUP, TOOL_ARGS_SEPARATOR, ...dumpArgs] : [COMMAND.BACKUP],
     commandEnv,
-    engineEnv: spec.env,
     defaultBackoffLimit: 2,
   });
+  return { cronJob, backupName };
 }
 
 const DEFAULT_ACTIVE_DEADLINE = Duration.hours(6);
@@ -163,14 +183,13 @@ const DEFAULT_ACTIVE_DEADLINE = Duration.hours(6);
  * backup and the verify CronJobs. @internal
  */
 export function createScheduledJob(scope: Construct, options: ScheduledJobOptions, spec: ScheduledJobSpec): kplus.CronJob {
-  const name = validateDnsLabel('cronJobName', options.cronJobName ?? Names.toDnsLabel(scope, { maxLen: MAX_CRONJOB_NAME }),
+  const name = dnsLabel('cronJobName', options.cronJobName ?? Names.toDnsLabel(scope, { maxLen: MAX_CRONJOB_NAME }),
     MAX_CRONJOB_NAME, 'because Kubernetes appends 11 characters for each Job');
-  const schedule = options.schedule.resolve(scope);
-  if (options.timeZone !== undefined) validateTimeZone(options.timeZone);
-  const backoffLimit = options.backoffLimit ?? spec.defaultBackoffLimit;
-  requireCount('backoffLimit', backoffLimit);
-  requireCount('successfulJobsRetained', options.successfulJobsRetained);
-  requireCount('failedJobsRetained', options.failedJobsRetained);
+  const schedule = options.schedule._resolve(scope);
+  if (options.timeZone !== undefined) timeZone('timeZone', options.timeZone);
+  const backoffLimit = rules.count('backoffLimit', options.backoffLimit ?? spec.defaultBackoffLimit);
+  if (options.successfulJobsRetained !== undefined) rules.count('successfulJobsRetained', options.successfulJobsRetained);
+  if (options.failedJobsRetained !== undefined) rules.count('failedJobsRetained', options.failedJobsRetained);
   const activeDeadline = options.activeDeadline ?? DEFAULT_ACTIVE_DEADLINE;
   if (activeDeadline.toSeconds() < 60) {
     throw new Error(`activeDeadline: ${activeDeadline.toSeconds()}s is too short for a ${spec.command}; give at least Duration.minutes(1).`);
@@ -206,57 +225,4 @@ function toCron(expression: string): Cron {
   }
   // Descriptors (@daily, @every 6h) are valid for the API server but not expressible as CronOptions.
   return Object.assign(Object.create(Cron.prototype), { expressionString: expression });
-}
-
-/** A required, non-empty string prop. @internal */
-export function requireNonEmpty(prop: string, value: string | undefined, example: string): string {
-  if (value === undefined || value.trim() === '') {
-    throw new Error(`${prop}: must not be empty. Set it, e.g. ${prop}: ${example}.`);
-  }
-  if (value !== value.trim()) {
-    throw new Error(`${prop}: '${value}' has leading or trailing white space; remove it.`);
-  }
-  return value;
-}
-
-/** A bare host name or IP address (no scheme, path or port). @internal */
-export function requireHost(value: string | undefined, example: string, otherProps: string): string {
-  const host = requireNonEmpty('host', value, `'${example}'`);
-  if (host.includes('://') || host.includes('/') || host.includes(' ')) {
-    throw new Error(`host: '${host}' must be a bare host name or IP address, e.g. '${example}'; set ${otherProps} in their own props.`);
-  }
-  return host;
-}
-
-/** A TCP port prop, `fallback` when unset. @internal */
-export function requirePort(value: number | undefined, fallback: number, server: string): number {
-  const port = value ?? fallback;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`port: ${port} is not a TCP port; use a whole number from 1 to 65535 (${server}'s default is ${fallback}).`);
-  }
-  return port;
-}
-
-function validateTimeZone(timeZone: string): void {
-  if (timeZone.trim() === '' || /\s/.test(timeZone)) {
-    throw new Error(`timeZone: '${timeZone}' is not an IANA time zone name. Use a name like 'Europe/Berlin' or 'Etc/UTC'.`);
-  }
-  if (timeZone.toLowerCase() === 'local') {
-    throw new Error("timeZone: 'Local' is rejected by Kubernetes. Use an explicit IANA name like 'Europe/Berlin' or 'Etc/UTC'.");
-  }
-  if (/^[+-]\d/.test(timeZone) || !/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(timeZone)) {
-    throw new Error(`timeZone: '${timeZone}' is not an IANA time zone name (offsets are not accepted). Use a name like 'Europe/Berlin' or 'Etc/GMT-1'.`);
-  }
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone });
-  } catch {
-    throw new Error(`timeZone: '${timeZone}' is not a known IANA time zone. Use a name from the tz database, like 'Europe/Berlin', 'America/New_York' or 'Etc/UTC'.`);
-  }
-  // Intl ignores case, but the cluster loads zones by file name, which is case-sensitive.
-  const canonical = (Intl as any).supportedValuesOf('timeZone') as string[];
-  const exact = canonical.includes(timeZone) || ['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT'].includes(timeZone);
-  const caseMatch = canonical.find(z => z.toLowerCase() === timeZone.toLowerCase());
-  if (!exact && caseMatch) {
-    throw new Error(`timeZone: '${timeZone}' must match the tz database's spelling exactly; did you mean '${caseMatch}'?`);
-  }
 }

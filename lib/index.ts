@@ -1,6 +1,8 @@
 export * from './schedule';
 export * from './storage';
 export * from './retention';
+export * from './series';
+export * from './tls';
 export type { BackupCronJobOptions, ScheduledJobOptions } from './backup-cron-job';
 export { Compression } from './backup-cron-job';
 export type { RestoreJobOptions } from './restore-job';

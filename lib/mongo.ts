@@ -1,8 +1,12 @@
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { BackupCronJobOptions, createBackupCronJob, requireNonEmpty } from './backup-cron-job';
-import { ENV } from './contract';
-import { RestoreJobOptions, createRestoreJob } from './restore-job';
+import { BackupCronJob, BackupCronJobOptions } from './backup-cron-job';
+import { ENGINE_REGISTRY } from './registry';
+import { RestoreJob, RestoreJobOptions } from './restore-job';
+import * as rules from './rules';
+import { EngineConnection, secretEnvValue } from './runner-pod';
+
+const MONGO = ENGINE_REGISTRY.mongo;
 
 /** How the runner connects to MongoDB: the deployment dumped by a backup, or restored into. */
 export interface MongoConnectionOptions {
@@ -23,15 +27,12 @@ export interface MongoConnectionOptions {
 export interface MongoBackupCronJobProps extends BackupCronJobOptions, MongoConnectionOptions {}
 
 /**
- * A CronJob that dumps MongoDB with `mongodump --archive` and streams it to storage.
+ * A CronJob that dumps MongoDB with `mongodump --archive` and streams it to storage. It is a
+ * backup series: give it to a `MongoRestoreJob` as `series`.
  */
-export class MongoBackupCronJob extends Construct {
-  /** The underlying CronJob: an escape hatch for anything the props do not cover. */
-  public readonly cronJob: kplus.CronJob;
-
+export class MongoBackupCronJob extends BackupCronJob {
   constructor(scope: Construct, id: string, props: MongoBackupCronJobProps) {
-    super(scope, id);
-    this.cronJob = createBackupCronJob(this, props, { engine: 'mongo', env: mongoEnv(props) });
+    super(scope, id, props, mongoConnection(props));
   }
 }
 
@@ -39,30 +40,22 @@ export class MongoBackupCronJob extends Construct {
 export interface MongoRestoreJobProps extends RestoreJobOptions, MongoConnectionOptions {}
 
 /**
- * A Job that restores one backup of a `MongoBackupCronJob` series with `mongorestore --archive`,
+ * A Job that restores one backup of a MongoDB series with `mongorestore --archive`,
  * into the same or another deployment. Apply it by hand when needed; it runs once and is not retried.
  */
-export class MongoRestoreJob extends Construct {
-  /** The underlying Job: an escape hatch for anything the props do not cover. */
-  public readonly job: kplus.Job;
-
+export class MongoRestoreJob extends RestoreJob {
   constructor(scope: Construct, id: string, props: MongoRestoreJobProps) {
-    super(scope, id);
-    this.job = createRestoreJob(this, props, { engine: 'mongo', env: mongoEnv(props) });
+    super(scope, id, props, mongoConnection(props), 'MongoRestoreJob');
   }
 }
 
-function mongoEnv(props: MongoConnectionOptions): Record<string, kplus.EnvValue> {
-  requireNonEmpty('uri.key', props.uri?.key, "'uri'");
+function mongoConnection(props: MongoConnectionOptions): EngineConnection {
   const env: Record<string, kplus.EnvValue> = {
-    [ENV.MONGO_URI]: kplus.EnvValue.fromSecretValue(props.uri),
+    [MONGO.env.URI]: secretEnvValue('uri', props.uri),
   };
   if (props.database !== undefined) {
-    const database = requireNonEmpty('database', props.database, "'catalog'");
-    if (/[/\\. "$*<>:|?]/.test(database) || database.length > 63) {
-      throw new Error(`database: '${database}' is not a valid MongoDB database name (at most 63 characters, none of / \\ . space " $ * < > : | ?).`);
-    }
-    env[ENV.MONGO_DATABASE] = kplus.EnvValue.fromValue(database);
+    const database = rules.mongoDatabaseName('database', rules.nonEmpty('database', props.database, "'catalog'"));
+    env[MONGO.env.DATABASE] = kplus.EnvValue.fromValue(database);
   }
-  return env;
+  return { engine: MONGO.name, env };
 }

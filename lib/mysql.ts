@@ -1,8 +1,14 @@
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { BackupCronJobOptions, createBackupCronJob, requireHost, requireNonEmpty, requirePort } from './backup-cron-job';
-import { ENV } from './contract';
-import { RestoreJobOptions, createRestoreJob } from './restore-job';
+import { BackupCronJob, BackupCronJobOptions } from './backup-cron-job';
+import { ENGINE_REGISTRY } from './registry';
+import { RestoreJob, RestoreJobOptions } from './restore-job';
+import * as rules from './rules';
+import { RuleError } from './rules';
+import { EngineConnection, secretEnvValue } from './runner-pod';
+import { CA_FILE_PATH, TlsCertificate } from './tls';
+
+const MYSQL = ENGINE_REGISTRY.mysql;
 
 /** How the runner connects to a MySQL or MariaDB server: the one dumped by a backup, or restored into. */
 export interface MysqlConnectionOptions {
@@ -34,6 +40,12 @@ export interface MysqlConnectionOptions {
    * @default true
    */
   readonly tls?: boolean;
+  /**
+   * The CA certificate that verifies the server's certificate, mounted read-only into the runner
+   * container. Needs `tls`.
+   * @default - the client's default CA store
+   */
+  readonly caCertificate?: TlsCertificate;
 }
 
 /** Props for `MysqlBackupCronJob`. */
@@ -42,15 +54,11 @@ export interface MysqlBackupCronJobProps extends BackupCronJobOptions, MysqlConn
 /**
  * A CronJob that dumps one MySQL or MariaDB database with `mariadb-dump --single-transaction`
  * (plain SQL with routines, events and triggers; restorable with `mariadb <database> < dump.sql`)
- * and streams it to storage.
+ * and streams it to storage. It is a backup series: give it to a `MysqlRestoreJob` as `series`.
  */
-export class MysqlBackupCronJob extends Construct {
-  /** The underlying CronJob: an escape hatch for anything the props do not cover. */
-  public readonly cronJob: kplus.CronJob;
-
+export class MysqlBackupCronJob extends BackupCronJob {
   constructor(scope: Construct, id: string, props: MysqlBackupCronJobProps) {
-    super(scope, id);
-    this.cronJob = createBackupCronJob(this, props, { engine: 'mysql', env: mysqlEnv(props) });
+    super(scope, id, props, mysqlConnection(props));
   }
 }
 
@@ -58,43 +66,35 @@ export class MysqlBackupCronJob extends Construct {
 export interface MysqlRestoreJobProps extends RestoreJobOptions, MysqlConnectionOptions {}
 
 /**
- * A Job that restores one backup of a `MysqlBackupCronJob` series with the `mariadb` client into a
+ * A Job that restores one backup of a MySQL series with the `mariadb` client into a
  * database, which may be on another server or have another name than the one backed up. Apply it
  * by hand when needed; it runs once and is not retried.
  *
  * The target user needs all privileges on the database and, because the dump recreates views,
  * triggers, routines and events with their DEFINER, `SET USER` (MariaDB 10.5.2+) or `SUPER`.
  */
-export class MysqlRestoreJob extends Construct {
-  /** The underlying Job: an escape hatch for anything the props do not cover. */
-  public readonly job: kplus.Job;
-
+export class MysqlRestoreJob extends RestoreJob {
   constructor(scope: Construct, id: string, props: MysqlRestoreJobProps) {
-    super(scope, id);
-    this.job = createRestoreJob(this, props, { engine: 'mysql', env: mysqlEnv(props) });
+    super(scope, id, props, mysqlConnection(props), 'MysqlRestoreJob');
   }
 }
 
-function mysqlEnv(props: MysqlConnectionOptions): Record<string, kplus.EnvValue> {
-  const host = requireHost(props.host, 'mysql.db.svc', 'port, database and username');
-  const database = requireNonEmpty('database', props.database, "'shop'");
-  if (database.length > 64 || /[/\\.\n\r]/.test(database)) {
-    throw new Error(`database: '${database}' is not a valid MySQL database name (at most 64 characters, none of / \\ . or line breaks).`);
-  }
-  const username = requireNonEmpty('username', props.username, "'backup'");
-  const port = requirePort(props.port, 3306, 'MySQL');
+function mysqlConnection(props: MysqlConnectionOptions): EngineConnection {
+  const names = MYSQL.env;
+  const database = rules.mysqlDatabaseName('database', rules.nonEmpty('database', props.database, "'shop'"));
   const env: Record<string, kplus.EnvValue> = {
-    [ENV.MYSQL_HOST]: kplus.EnvValue.fromValue(host),
-    [ENV.MYSQL_PORT]: kplus.EnvValue.fromValue(String(port)),
-    [ENV.MYSQL_DATABASE]: kplus.EnvValue.fromValue(database),
-    [ENV.MYSQL_USER]: kplus.EnvValue.fromValue(username),
+    [names.HOST]: kplus.EnvValue.fromValue(rules.hostName('host', props.host, 'mysql.db.svc')),
+    [names.PORT]: kplus.EnvValue.fromValue(String(rules.tcpPort('port', props.port, MYSQL.name))),
+    [names.DATABASE]: kplus.EnvValue.fromValue(database),
+    [names.USER]: kplus.EnvValue.fromValue(rules.nonEmpty('username', props.username, "'backup'")),
   };
-  if (props.password) {
-    requireNonEmpty('password.key', props.password.key, "'password'");
-    env[ENV.MYSQL_PASSWORD] = kplus.EnvValue.fromSecretValue(props.password);
-  }
+  if (props.password) env[names.PASSWORD] = secretEnvValue('password', props.password);
   if (props.tls === false) {
-    env[ENV.MYSQL_TLS] = kplus.EnvValue.fromValue('false');
+    if (props.caCertificate) {
+      throw new RuleError('caCertificate: has no effect with tls: false; remove tls: false to connect with TLS, or remove caCertificate.');
+    }
+    env[names.TLS] = kplus.EnvValue.fromValue('false');
   }
-  return env;
+  if (props.caCertificate) env[names.TLS_CA_FILE] = kplus.EnvValue.fromValue(CA_FILE_PATH);
+  return { engine: MYSQL.name, env, caCertificate: props.caCertificate };
 }

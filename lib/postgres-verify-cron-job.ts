@@ -3,17 +3,28 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ScheduledJobOptions, createScheduledJob } from './backup-cron-job';
 import { COMMAND, ENV, LATEST_BACKUP_ID } from './contract';
-import { requireBackupName, restrictedContainerSecurity, validateImage } from './runner-pod';
+import { postgresMajorVersion } from './postgres';
+import { ENGINE_REGISTRY } from './registry';
+import { RuleError } from './rules';
+import { restrictedContainerSecurity } from './runner-pod';
+import { BoundSeries, IBackupSeries, readSeries } from './series';
+import { imageReference } from './validation';
+
+const POSTGRES = ENGINE_REGISTRY.postgres;
 
 /** Props for `PostgresVerifyCronJob`. */
 export interface PostgresVerifyCronJobProps extends ScheduledJobOptions {
-  /** The series to verify: the backup CronJob's `backupName` (by default its construct id). */
-  readonly backupName: string;
+  /**
+   * The series to verify: the `PostgresBackupCronJob` itself (`series: ordersBackup`), or
+   * `BackupSeries.fromName(storage, 'orders', 'postgres')` for a series defined in another app.
+   */
+  readonly series: IBackupSeries;
   /**
    * The major version of the PostgreSQL server that is backed up, e.g. `15`. The throwaway server
    * runs the same major, so a restore that works here works on a replacement of the source.
+   * @default - the series' `serverMajorVersion` (a `PostgresBackupCronJob`'s `postgresMajor`)
    */
-  readonly postgresMajor: number;
+  readonly postgresMajor?: number;
   /**
    * The image of the throwaway server: an official `postgres` image (or one with the same
    * entrypoint and environment variables) of the same major as the source.
@@ -42,7 +53,7 @@ export interface PostgresVerifyCronJobProps extends ScheduledJobOptions {
 
 // The uid and gid of the `postgres` user in the official Debian-based images.
 const POSTGRES_UID = 999;
-const POSTGRES_PORT = 5432;
+const POSTGRES_PORT = POSTGRES.defaultPort;
 const DONE_DIR = '/run/backup-verify';
 const DATA_DIR = '/var/lib/postgresql/data';
 
@@ -99,13 +110,9 @@ export class PostgresVerifyCronJob extends Construct {
 
   constructor(scope: Construct, id: string, props: PostgresVerifyCronJobProps) {
     super(scope, id);
-    const backupName = requireBackupName(props.backupName, 'verify');
-    const major = props.postgresMajor;
-    if (!Number.isInteger(major) || major < 10) {
-      throw new Error(`postgresMajor: ${major} is not a PostgreSQL major version; use the source server's major, a whole number like 15 or 16 (SELECT current_setting('server_version_num')::int / 10000).`);
-    }
-    const postgresImage = props.postgresImage ?? `postgres:${major}`;
-    validateImage('postgresImage', postgresImage);
+    const series = readSeries(props.series, POSTGRES.name, 'PostgresVerifyCronJob');
+    const major = sourceMajor(props.postgresMajor, series);
+    const postgresImage = imageReference('postgresImage', props.postgresImage ?? `postgres:${major}`);
     const tagMajor = /:(\d+)(?:[.-][^/]*)?$/.exec(postgresImage)?.[1];
     if (tagMajor !== undefined && Number(tagMajor) !== major) {
       throw new Error(`postgresImage: '${postgresImage}' is PostgreSQL ${tagMajor} but postgresMajor is ${major}. Use an image of the source's major version, e.g. 'postgres:${major}'.`);
@@ -151,22 +158,42 @@ export class PostgresVerifyCronJob extends Construct {
     };
 
     this.cronJob = createScheduledJob(this, props, {
-      engine: 'postgres',
+      connection: {
+        engine: POSTGRES.name,
+        env: {
+          [POSTGRES.env.HOST]: kplus.EnvValue.fromValue('127.0.0.1'),
+          [POSTGRES.env.PORT]: kplus.EnvValue.fromValue(String(POSTGRES_PORT)),
+          // The maintenance database: the runner creates a fresh database per verified backup.
+          [POSTGRES.env.DATABASE]: kplus.EnvValue.fromValue('postgres'),
+          [POSTGRES.env.USER]: kplus.EnvValue.fromValue('postgres'),
+        },
+      },
       command: COMMAND.VERIFY,
-      backupName,
+      storage: series.storage,
+      backupName: series.backupName,
       args: [COMMAND.VERIFY, LATEST_BACKUP_ID],
       commandEnv,
-      engineEnv: {
-        [ENV.PGHOST]: kplus.EnvValue.fromValue('127.0.0.1'),
-        [ENV.PGPORT]: kplus.EnvValue.fromValue(String(POSTGRES_PORT)),
-        // The maintenance database: the runner creates a fresh database per verified backup.
-        [ENV.PGDATABASE]: kplus.EnvValue.fromValue('postgres'),
-        [ENV.PGUSER]: kplus.EnvValue.fromValue('postgres'),
-      },
       mounts: { [DONE_DIR]: done },
       sidecars: [server],
       sidecarVolumes: [data, socket, serverTmp],
       defaultBackoffLimit: 0,
     });
   }
+}
+
+/** The source's major version, from the prop or the series; they must agree when both give one. */
+function sourceMajor(postgresMajor: number | undefined, series: BoundSeries): number {
+  const recorded = series.serverMajorVersion === undefined
+    ? undefined : postgresMajorVersion('series: serverMajorVersion', series.serverMajorVersion);
+  if (postgresMajor === undefined) {
+    if (recorded === undefined) {
+      throw new RuleError(`postgresMajor: the series '${series.backupName}' does not record its server's major version; set postgresMajor here, or on its PostgresBackupCronJob, to the source server's major, e.g. 15 (SELECT current_setting('server_version_num')::int / 10000).`);
+    }
+    return recorded;
+  }
+  const major = postgresMajorVersion('postgresMajor', postgresMajor);
+  if (recorded !== undefined && recorded !== major) {
+    throw new RuleError(`postgresMajor: ${major} disagrees with ${recorded}, the major version the series '${series.backupName}' records (its PostgresBackupCronJob's postgresMajor); remove one of them or make them agree.`);
+  }
+  return major;
 }

@@ -1,8 +1,30 @@
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { BackupCronJobOptions, createBackupCronJob, requireHost, requireNonEmpty, requirePort } from './backup-cron-job';
-import { ENV } from './contract';
-import { RestoreJobOptions, createRestoreJob } from './restore-job';
+import { BackupCronJob, BackupCronJobOptions } from './backup-cron-job';
+import { ENGINE_REGISTRY } from './registry';
+import { RestoreJob, RestoreJobOptions } from './restore-job';
+import * as rules from './rules';
+import { RuleError } from './rules';
+import { EngineConnection, secretEnvValue } from './runner-pod';
+import { CA_FILE_PATH, TlsCertificate } from './tls';
+
+const POSTGRES = ENGINE_REGISTRY.postgres;
+
+/** libpq's `sslmode`: whether the connection uses TLS and what it checks. */
+export enum PostgresSslMode {
+  /** No TLS. */
+  DISABLE = 'disable',
+  /** TLS only when the server insists; no certificate check. */
+  ALLOW = 'allow',
+  /** TLS when the server offers it (libpq's default); no certificate check. */
+  PREFER = 'prefer',
+  /** Always TLS; with a `caCertificate` the server's certificate is checked against it. */
+  REQUIRE = 'require',
+  /** Always TLS, and the server's certificate must be signed by the `caCertificate`. */
+  VERIFY_CA = 'verify-ca',
+  /** Always TLS, the server's certificate signed by the `caCertificate` and issued for `host`. */
+  VERIFY_FULL = 'verify-full',
+}
 
 /** How the runner connects to a PostgreSQL server: the one dumped by a backup, or restored into. */
 export interface PostgresConnectionOptions {
@@ -25,22 +47,41 @@ export interface PostgresConnectionOptions {
    * @default - no password (e.g. `trust` authentication or client certificates)
    */
   readonly password?: kplus.SecretValue;
+  /**
+   * Whether the connection uses TLS and what it checks (`PGSSLMODE`).
+   * @default - PostgresSslMode.VERIFY_FULL with a `caCertificate`, otherwise libpq's default (`prefer`)
+   */
+  readonly sslMode?: PostgresSslMode;
+  /**
+   * The CA certificate that verifies the server's certificate (`PGSSLROOTCERT`), mounted read-only
+   * into the runner container. Needs an `sslMode` that always uses TLS.
+   * @default - none: with VERIFY_CA or VERIFY_FULL give one
+   */
+  readonly caCertificate?: TlsCertificate;
 }
 
 /** Props for `PostgresBackupCronJob`. */
-export interface PostgresBackupCronJobProps extends BackupCronJobOptions, PostgresConnectionOptions {}
+export interface PostgresBackupCronJobProps extends BackupCronJobOptions, PostgresConnectionOptions {
+  /**
+   * The major version of the PostgreSQL server that is backed up, e.g. `15`. Recorded on the
+   * series, so a `PostgresVerifyCronJob` of it runs a throwaway server of the same major.
+   * @default - unknown: a `PostgresVerifyCronJob` of this series must give `postgresMajor` itself
+   */
+  readonly postgresMajor?: number;
+}
 
 /**
  * A CronJob that dumps one PostgreSQL database with `pg_dump` (custom format, restorable with
- * `pg_restore`) and streams it to storage.
+ * `pg_restore`) and streams it to storage. It is a backup series: give it to a
+ * `PostgresRestoreJob` or `PostgresVerifyCronJob` as `series`.
  */
-export class PostgresBackupCronJob extends Construct {
-  /** The underlying CronJob: an escape hatch for anything the props do not cover. */
-  public readonly cronJob: kplus.CronJob;
+export class PostgresBackupCronJob extends BackupCronJob {
+  /** The source server's major version, from `postgresMajor`. */
+  public readonly serverMajorVersion?: number;
 
   constructor(scope: Construct, id: string, props: PostgresBackupCronJobProps) {
-    super(scope, id);
-    this.cronJob = createBackupCronJob(this, props, { engine: 'postgres', env: postgresEnv(props) });
+    super(scope, id, props, postgresConnection(props));
+    if (props.postgresMajor !== undefined) this.serverMajorVersion = postgresMajorVersion('postgresMajor', props.postgresMajor);
   }
 }
 
@@ -48,35 +89,50 @@ export class PostgresBackupCronJob extends Construct {
 export interface PostgresRestoreJobProps extends RestoreJobOptions, PostgresConnectionOptions {}
 
 /**
- * A Job that restores one backup of a `PostgresBackupCronJob` series with `pg_restore` into a
- * PostgreSQL database, which may be another server or database than the one backed up. Apply it
- * by hand when needed; it runs once and is not retried.
+ * A Job that restores one backup of a PostgreSQL series with `pg_restore` into a PostgreSQL
+ * database, which may be another server or database than the one backed up. Apply it by hand
+ * when needed; it runs once and is not retried.
  */
-export class PostgresRestoreJob extends Construct {
-  /** The underlying Job: an escape hatch for anything the props do not cover. */
-  public readonly job: kplus.Job;
-
+export class PostgresRestoreJob extends RestoreJob {
   constructor(scope: Construct, id: string, props: PostgresRestoreJobProps) {
-    super(scope, id);
-    this.job = createRestoreJob(this, props, { engine: 'postgres', env: postgresEnv(props) });
+    super(scope, id, props, postgresConnection(props), 'PostgresRestoreJob');
   }
 }
 
-/** libpq's own variables for a connection. */
-function postgresEnv(props: PostgresConnectionOptions): Record<string, kplus.EnvValue> {
-  const host = requireHost(props.host, 'postgres.db.svc', 'port, database and username');
-  const database = requireNonEmpty('database', props.database, "'orders'");
-  const username = requireNonEmpty('username', props.username, "'backup'");
-  const port = requirePort(props.port, 5432, 'PostgreSQL');
-  const env: Record<string, kplus.EnvValue> = {
-    [ENV.PGHOST]: kplus.EnvValue.fromValue(host),
-    [ENV.PGPORT]: kplus.EnvValue.fromValue(String(port)),
-    [ENV.PGDATABASE]: kplus.EnvValue.fromValue(database),
-    [ENV.PGUSER]: kplus.EnvValue.fromValue(username),
-  };
-  if (props.password) {
-    requireNonEmpty('password.key', props.password.key, "'password'");
-    env[ENV.PGPASSWORD] = kplus.EnvValue.fromSecretValue(props.password);
+/** A PostgreSQL major version: 10 or later, a whole number. @internal */
+export function postgresMajorVersion(field: string, major: number): number {
+  if (!Number.isInteger(major) || major < 10) {
+    throw new RuleError(`${field}: ${major} is not a PostgreSQL major version; use the source server's major, a whole number like 15 or 16 (SELECT current_setting('server_version_num')::int / 10000).`);
   }
-  return env;
+  return major;
+}
+
+// Modes that may fall back to a connection without TLS, where a CA would protect nothing.
+const WITHOUT_TLS: readonly string[] = [PostgresSslMode.DISABLE, PostgresSslMode.ALLOW, PostgresSslMode.PREFER];
+const VERIFYING: readonly string[] = [PostgresSslMode.VERIFY_CA, PostgresSslMode.VERIFY_FULL];
+
+/** libpq's own variables for a connection. */
+function postgresConnection(props: PostgresConnectionOptions): EngineConnection {
+  const names = POSTGRES.env;
+  const env: Record<string, kplus.EnvValue> = {
+    [names.HOST]: kplus.EnvValue.fromValue(rules.hostName('host', props.host, 'postgres.db.svc')),
+    [names.PORT]: kplus.EnvValue.fromValue(String(rules.tcpPort('port', props.port, POSTGRES.name))),
+    [names.DATABASE]: kplus.EnvValue.fromValue(rules.nonEmpty('database', props.database, "'orders'")),
+    [names.USER]: kplus.EnvValue.fromValue(rules.nonEmpty('username', props.username, "'backup'")),
+  };
+  if (props.password) env[names.PASSWORD] = secretEnvValue('password', props.password);
+
+  const ca = props.caCertificate;
+  const sslMode = props.sslMode === undefined
+    ? (ca ? PostgresSslMode.VERIFY_FULL : undefined)
+    : rules.postgresSslMode('sslMode', props.sslMode);
+  if (ca && WITHOUT_TLS.includes(sslMode!)) {
+    throw new RuleError(`caCertificate: sslMode '${sslMode}' can connect without TLS, so the CA would protect nothing; use PostgresSslMode.VERIFY_FULL (or VERIFY_CA, REQUIRE), or remove caCertificate.`);
+  }
+  if (!ca && sslMode !== undefined && VERIFYING.includes(sslMode)) {
+    throw new RuleError(`sslMode: '${sslMode}' checks the server's certificate against a CA; give caCertificate: TlsCertificate.fromSecret(secret, 'ca.crt') (or fromConfigMap), or use PostgresSslMode.REQUIRE.`);
+  }
+  if (sslMode !== undefined) env[names.SSL_MODE] = kplus.EnvValue.fromValue(sslMode);
+  if (ca) env[names.SSL_ROOT_CERT] = kplus.EnvValue.fromValue(CA_FILE_PATH);
+  return { engine: POSTGRES.name, env, caCertificate: ca };
 }

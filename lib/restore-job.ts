@@ -1,17 +1,20 @@
 import { Duration, Names } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import {
-  BACKUP_ID_PATTERN, COMMAND, DUMP_ARGS_SEPARATOR, ENV, LATEST_BACKUP_ID, RESERVED_RESTORE_ARGS, findReservedRestoreArg,
-} from './contract';
-import {
-  RunnerOptions, finishRunnerWorkload, requireBackupName, requireCount, runnerOptionsOf, runnerPod, validateDnsLabel,
-} from './runner-pod';
+import { COMMAND, ENV, LATEST_BACKUP_ID, TOOL_ARGS_SEPARATOR } from './contract';
+import * as rules from './rules';
+import { EngineConnection, RunnerOptions, finishRunnerWorkload, runnerOptionsOf, runnerPod } from './runner-pod';
+import { IBackupSeries, readSeries } from './series';
+import { dnsLabel } from './validation';
 
 /** Options every restore Job has, whatever the engine. */
 export interface RestoreJobOptions extends RunnerOptions {
-  /** The series to restore from: the backup CronJob's `backupName` (by default its construct id). */
-  readonly backupName: string;
+  /**
+   * The series to restore from: the backup construct itself (`series: ordersBackup`), or
+   * `BackupSeries.fromName(storage, 'orders', 'postgres')` for a series defined in another app.
+   * The Job reads the series' storage and name; the series' engine must be this Job's.
+   */
+  readonly series: IBackupSeries;
   /**
    * The backup to restore: an id as printed by the image's `list` command
    * (`<UTC timestamp>-<8 hex>`, e.g. `20261125T010203Z-1a2b3c4d`), or `latest`.
@@ -53,42 +56,45 @@ export interface RestoreJobOptions extends RunnerOptions {
   readonly jobName?: string;
 }
 
-/** What an engine adds to the shared restore wiring. @internal */
-export interface RestoreEngineSpec {
-  readonly engine: keyof typeof RESERVED_RESTORE_ARGS;
-  readonly env: Record<string, kplus.EnvValue>;
-}
-
 // The Job name is copied into the `job-name` label of its pods, and label values have at most 63 characters.
 const MAX_JOB_NAME = 63;
 
-/** The restore Job every engine shares: an engine passes only its target's connection env. @internal */
-export function createRestoreJob(scope: Construct, options: RestoreJobOptions, spec: RestoreEngineSpec): kplus.Job {
-  const backupName = requireBackupName(options.backupName, 'restore from');
-  const backupId = validateBackupId(options.backupId ?? LATEST_BACKUP_ID);
-  const name = validateDnsLabel('jobName', options.jobName ?? Names.toDnsLabel(scope, { maxLen: MAX_JOB_NAME }),
-    MAX_JOB_NAME, "because Kubernetes copies it into the pods' job-name label");
-  const restoreArgs = options.restoreArgs ?? [];
-  const reserved = findReservedRestoreArg(spec.engine, restoreArgs);
-  if (reserved) {
-    throw new Error(`restoreArgs: '${reserved}' is set by the runner (input, format, connection or password) and cannot be passed through. Remove it and use the construct's props instead.`);
+/**
+ * What every engine's restore construct is: one Job. An engine's class passes only its target's
+ * connection, and its own name (`consumer`) for messages. A hidden base class: jsii copies its
+ * members into each engine's class. @internal
+ */
+export abstract class RestoreJob extends Construct {
+  /** The underlying Job: an escape hatch for anything the props do not cover. */
+  public readonly job: kplus.Job;
+
+  protected constructor(scope: Construct, id: string, options: RestoreJobOptions, connection: EngineConnection, consumer: string) {
+    super(scope, id);
+    this.job = createRestoreJob(this, options, connection, consumer);
   }
-  const backoffLimit = options.backoffLimit ?? 0;
-  requireCount('backoffLimit', backoffLimit);
+}
+
+function createRestoreJob(scope: Construct, options: RestoreJobOptions, connection: EngineConnection, consumer: string): kplus.Job {
+  const series = readSeries(options.series, connection.engine, consumer);
+  const backupId = rules.backupRef('backupId', options.backupId ?? LATEST_BACKUP_ID);
+  const name = dnsLabel('jobName', options.jobName ?? Names.toDnsLabel(scope, { maxLen: MAX_JOB_NAME }),
+    MAX_JOB_NAME, "because Kubernetes copies it into the pods' job-name label");
+  const restoreArgs = rules.passThroughArgs('restoreArgs', connection.engine, 'restore', options.restoreArgs ?? []);
+  const backoffLimit = rules.count('backoffLimit', options.backoffLimit ?? 0);
   const activeDeadline = options.activeDeadline ?? Duration.hours(12);
   if (activeDeadline.toSeconds() < 60) {
     throw new Error(`activeDeadline: ${activeDeadline.toSeconds()}s is too short for a restore; give at least Duration.minutes(1).`);
   }
 
-  const args = [COMMAND.RESTORE, backupId, ...restoreArgs.length > 0 ? [DUMP_ARGS_SEPARATOR, ...restoreArgs] : []];
+  const args = [COMMAND.RESTORE, backupId, ...restoreArgs.length > 0 ? [TOOL_ARGS_SEPARATOR, ...restoreArgs] : []];
   const pod = runnerPod(scope, {
-    engine: spec.engine,
+    connection,
     command: COMMAND.RESTORE,
-    backupName,
+    storage: series.storage,
+    backupName: series.backupName,
     ...runnerOptionsOf(options),
     args,
     commandEnv: options.allowNonEmptyTarget ? { [ENV.RESTORE_FORCE]: kplus.EnvValue.fromValue('true') } : {},
-    engineEnv: spec.env,
   });
   const job = new kplus.Job(scope, 'Resource', {
     ...pod.props,
@@ -99,11 +105,4 @@ export function createRestoreJob(scope: Construct, options: RestoreJobOptions, s
   });
   finishRunnerWorkload(job, pod.labels);
   return job;
-}
-
-function validateBackupId(id: string): string {
-  if (id !== LATEST_BACKUP_ID && !BACKUP_ID_PATTERN.test(id)) {
-    throw new Error(`backupId: '${id}' is not a backup id. Use '${LATEST_BACKUP_ID}' or an id as printed by the image's 'list' command, like '20261125T010203Z-1a2b3c4d' (without the file extension).`);
-  }
-  return id;
 }

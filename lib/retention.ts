@@ -1,7 +1,7 @@
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { ENV, RETENTION_COUNT_ENV } from './contract';
-import { wholeSeconds } from './runner-pod';
+import * as rules from './rules';
 
 /**
  * A retention policy in restic's `forget` vocabulary. Every count is "keep the newest backup of
@@ -45,8 +45,6 @@ export interface RetentionPolicyOptions {
   readonly keepWithin?: Duration;
 }
 
-const COUNTS = RETENTION_COUNT_ENV;
-
 /**
  * How many backups of a series are kept. After each successful backup the runner removes the
  * complete backups no rule keeps, and incomplete leftovers older than `incompleteMinAge`. The
@@ -64,16 +62,12 @@ export class Retention {
    */
   public static policy(options: RetentionPolicyOptions): Retention {
     const env: Record<string, string> = {};
-    for (const [prop, name] of COUNTS) {
+    for (const [prop, name] of RETENTION_COUNT_ENV) {
       const value = options[prop];
-      if (value === undefined) continue;
-      if (!Number.isInteger(value) || value < 0) {
-        throw new Error(`retention: '${prop}' is ${value}; it must be a whole number of 0 or more, e.g. Retention.policy({ ${prop}: 7 }).`);
-      }
-      env[name] = String(value);
+      if (value !== undefined) env[name] = String(rules.count(prop, value));
     }
     if (options.keepWithin !== undefined) {
-      env[ENV.KEEP_WITHIN_SECONDS] = String(wholeSeconds("retention: 'keepWithin'", options.keepWithin, 'Duration.days(7)'));
+      env[ENV.KEEP_WITHIN_SECONDS] = String(rules.wholeSeconds('keepWithin', options.keepWithin.toMilliseconds(), 'Duration.days(7)'));
     }
     if (Object.keys(env).length === 0) {
       throw new Error('retention: the policy has no rule, so it would keep only the newest backup. Set at least one, e.g. Retention.keepLast(7) or Retention.policy({ keepDaily: 7, keepWeekly: 4 }).');

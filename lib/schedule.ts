@@ -142,9 +142,9 @@ export class BackupSchedule {
 
   /**
    * The expression the cluster receives: `H` tokens resolved from `scope`'s path, every field
-   * validated. Throws with the field, its allowed range and the fix when invalid.
+   * validated. Throws with the field, its allowed range and the fix when invalid. @internal
    */
-  public resolve(scope: IConstruct): string {
+  public _resolve(scope: IConstruct): string {
     return this.resolveWithSeed(scope.node.path);
   }
 

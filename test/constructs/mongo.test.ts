@@ -50,8 +50,8 @@ describe('MongoBackupCronJob', () => {
   });
 
   test.each<[string, (c: any) => MongoBackupCronJobProps, RegExp]>([
-    ['empty uri key', c => mongoProps(c, { uri: { secret: kplus.Secret.fromSecretName(c, 'X', 'x'), key: '' } }), /^uri.key: must not be empty/],
-    ['empty database', c => mongoProps(c, { database: '' }), /^database: must not be empty/],
+    ['empty uri key', c => mongoProps(c, { uri: { secret: kplus.Secret.fromSecretName(c, 'X', 'x'), key: '' } }), /^uri\.key: must be set, e\.g\. 'uri'/],
+    ['empty database', c => mongoProps(c, { database: '' }), /^database: must be set, e\.g\. '[a-z]+'/],
     ['database with a dot', c => mongoProps(c, { database: 'cat.alog' }), /^database: 'cat.alog' is not a valid MongoDB database name/],
     ['--uri in dumpArgs', c => mongoProps(c, { dumpArgs: ['--uri=mongodb://u:p@h'] }), /^dumpArgs: '--uri' is set by the runner/],
     ['--password in dumpArgs', c => mongoProps(c, { dumpArgs: ['--password', 'p'] }), /^dumpArgs: '--password'/],

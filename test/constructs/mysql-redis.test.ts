@@ -75,13 +75,13 @@ describe('MysqlBackupCronJob', () => {
   });
 
   test.each<[string, (c: any) => MysqlBackupCronJobProps, RegExp]>([
-    ['empty host', c => mysqlProps(c, { host: '' }), /^host: must not be empty/],
+    ['empty host', c => mysqlProps(c, { host: '' }), /^host: must be set, e\.g\. '[a-z.]+'/],
     ['a URL as host', c => mysqlProps(c, { host: 'mysql://db:3306' }), /^host: 'mysql:\/\/db:3306' must be a bare host name or IP address, e.g. 'mysql.db.svc'/],
     ['port 0', c => mysqlProps(c, { port: 0 }), /^port: 0 is not a TCP port; use a whole number from 1 to 65535 \(MySQL's default is 3306\)/],
-    ['empty database', c => mysqlProps(c, { database: '' }), /^database: must not be empty/],
+    ['empty database', c => mysqlProps(c, { database: '' }), /^database: must be set, e\.g\. '[a-z]+'/],
     ['database with a dot', c => mysqlProps(c, { database: 'a.b' }), /^database: 'a.b' is not a valid MySQL database name/],
-    ['empty username', c => mysqlProps(c, { username: ' ' }), /^username: must not be empty/],
-    ['empty password key', c => mysqlProps(c, { password: { secret: kplus.Secret.fromSecretName(c, 'X', 'x'), key: '' } }), /^password.key: must not be empty/],
+    ['empty username', c => mysqlProps(c, { username: ' ' }), /^username: must be set, e\.g\. 'backup'/],
+    ['empty password key', c => mysqlProps(c, { password: { secret: kplus.Secret.fromSecretName(c, 'X', 'x'), key: '' } }), /^password\.key: must be set, e\.g\. 'password'/],
     ['--password in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--password=x'] }), /^dumpArgs: '--password' is set by the runner/],
     ['-pSECRET in dumpArgs', c => mysqlProps(c, { dumpArgs: ['-psecret'] }), /^dumpArgs: '-p' is set by the runner/],
     ['--result-file in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--result-file=/tmp/x'] }), /^dumpArgs: '--result-file'/],
@@ -133,12 +133,12 @@ describe('RedisBackupCronJob', () => {
   });
 
   test.each<[string, (c: any) => RedisBackupCronJobProps, RegExp]>([
-    ['empty host', c => redisProps(c, { host: '' }), /^host: must not be empty/],
-    ['a URL as host', c => redisProps(c, { host: 'redis://cache' }), /^host: 'redis:\/\/cache' must be a bare host name or IP address, e.g. 'redis.cache.svc'; set port and username/],
+    ['empty host', c => redisProps(c, { host: '' }), /^host: must be set, e\.g\. '[a-z.]+'/],
+    ['a URL as host', c => redisProps(c, { host: 'redis://cache' }), /^host: 'redis:\/\/cache' must be a bare host name or IP address, e\.g\. 'redis\.cache\.svc'; the port and database have their own settings/],
     ['port 70000', c => redisProps(c, { port: 70000 }), /^port: 70000 is not a TCP port; use a whole number from 1 to 65535 \(Redis's default is 6379\)/],
-    ['empty username', c => redisProps(c, { username: '' }), /^username: must not be empty/],
+    ['empty username', c => redisProps(c, { username: '' }), /^username: must be set, e\.g\. 'backup'/],
     ['username with a space', c => redisProps(c, { username: 'a b' }), /^username: 'a b' must not contain white space/],
-    ['empty password key', c => redisProps(c, { password: { secret: kplus.Secret.fromSecretName(c, 'X', 'x'), key: '' } }), /^password.key: must not be empty/],
+    ['empty password key', c => redisProps(c, { password: { secret: kplus.Secret.fromSecretName(c, 'X', 'x'), key: '' } }), /^password\.key: must be set, e\.g\. 'password'/],
     ['-a in dumpArgs', c => redisProps(c, { dumpArgs: ['-a', 'secret'] }), /^dumpArgs: '-a' is set by the runner/],
     ['--pass in dumpArgs', c => redisProps(c, { dumpArgs: ['--pass', 'secret'] }), /^dumpArgs: '--pass'/],
     ['--rdb in dumpArgs', c => redisProps(c, { dumpArgs: ['--rdb', '/tmp/x'] }), /^dumpArgs: '--rdb'/],

@@ -4,16 +4,15 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { Duration, Size, Testing } from 'cdk8s';
-import { BackupSchedule, PostgresVerifyCronJob, PostgresVerifyCronJobProps } from '../../lib';
+import { BackupSchedule, BackupSeries, BackupStorage, PostgresVerifyCronJob, PostgresVerifyCronJobProps } from '../../lib';
 import { podSpecOf, restrictedViolations, validateSchema } from '../helpers/k8s';
 import { container, cronJobs, envOf, newChart, s3Storage } from '../helpers/synth';
-import { isCI } from '../servers/env';
+import { describeIntegration } from '../servers/env';
 
 function verifyProps(chart: any, overrides: Partial<PostgresVerifyCronJobProps> = {}): PostgresVerifyCronJobProps {
   return {
     schedule: BackupSchedule.daily({ hour: 6 }),
-    storage: s3Storage(chart),
-    backupName: 'orders',
+    series: BackupSeries.fromName(s3Storage(chart), 'orders', 'postgres'),
     postgresMajor: 15,
     ...overrides,
   };
@@ -122,8 +121,11 @@ describe('PostgresVerifyCronJob', () => {
 
   describe('rejects bad input at synth time, naming the prop and the fix', () => {
     test.each<[string, (chart: any) => any, RegExp]>([
-      ['missing backupName', c => verifyProps(c, { backupName: undefined as any }), /^backupName: must be set to the series to verify/],
-      ['missing postgresMajor', c => verifyProps(c, { postgresMajor: undefined as any }), /^postgresMajor: undefined is not a PostgreSQL major version; use the source server's major/],
+      ['missing series', c => verifyProps(c, { series: undefined as any }), /^series: must be set to the backups a PostgresVerifyCronJob reads/],
+      ['a series of another engine', c => verifyProps(c, { series: BackupSeries.fromName(BackupStorage.s3({ bucket: 'backups' }), 'shop', 'mysql') }),
+        /^series: 'shop' holds MySQL backups \(engine 'mysql'\), but a PostgresVerifyCronJob reads PostgreSQL backups \(engine 'postgres'\) only/],
+      ['no major version from the prop or the series', c => verifyProps(c, { postgresMajor: undefined }),
+        /^postgresMajor: the series 'orders' does not record its server's major version; set postgresMajor here, or on its PostgresBackupCronJob/],
       ['minor version as major', c => verifyProps(c, { postgresMajor: 15.4 }), /^postgresMajor: 15\.4 is not a PostgreSQL major version/],
       ['9.6-style major', c => verifyProps(c, { postgresMajor: 9 }), /^postgresMajor: 9 is not/],
       ['image of another major', c => verifyProps(c, { postgresImage: 'postgres:16.2' }), /^postgresImage: 'postgres:16\.2' is PostgreSQL 16 but postgresMajor is 15\. Use .*'postgres:15'/],
@@ -233,11 +235,9 @@ describe('the throwaway server stops when the runner is done', () => {
  * accepted, the server listens on 127.0.0.1 only, and the done file shuts it down cleanly.
  */
 const PG_BIN = '/usr/lib/postgresql/15/bin';
-const pgMissing = !fs.existsSync(path.join(PG_BIN, 'postgres')) ? `no ${PG_BIN}/postgres (run .ci/install-servers.sh)`
-  : process.getuid?.() !== 0 ? 'not root (needed to run postgres as the postgres user)' : undefined;
-const describeWithPostgres = pgMissing === undefined || isCI() ? describe : describe.skip;
 
-describeWithPostgres(`the throwaway server command with a real PostgreSQL${pgMissing && !isCI() ? ` [skipped: ${pgMissing}]` : ''}`, () => {
+// The test server's PostgreSQL binaries, run as the postgres user (which needs root).
+describeIntegration('the throwaway server command with a real PostgreSQL', ['postgres', 'root'], () => {
   let dir: string;
   let child: ChildProcess | undefined;
   afterEach(() => {
@@ -253,7 +253,6 @@ describeWithPostgres(`the throwaway server command with a real PostgreSQL${pgMis
   });
 
   test('starts on 127.0.0.1 with the flags as given, and stops cleanly on the done file', async () => {
-    if (pgMissing) throw new Error(pgMissing);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-pg-'));
     fs.chmodSync(dir, 0o777);
     fs.mkdirSync(path.join(dir, 'bin'));

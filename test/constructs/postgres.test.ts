@@ -195,12 +195,12 @@ describe('PostgresBackupCronJob', () => {
       ['port 0', c => postgresProps(c, { port: 0 }), /^port: 0 is not a TCP port; use a whole number from 1 to 65535/],
       ['port 70000', c => postgresProps(c, { port: 70000 }), /^port: 70000 is not a TCP port/],
       ['port 5432.5', c => postgresProps(c, { port: 5432.5 }), /^port: 5432.5/],
-      ['empty host', c => postgresProps(c, { host: '' }), /^host: must not be empty/],
+      ['empty host', c => postgresProps(c, { host: '' }), /^host: must be set, e\.g\. '[a-z.]+'/],
       ['host as URL', c => postgresProps(c, { host: 'postgres://db:5432/orders' }), /^host: .* must be a bare host name/],
       ['host with spaces around', c => postgresProps(c, { host: ' db ' }), /^host: ' db ' has leading or trailing white space/],
-      ['empty database', c => postgresProps(c, { database: '' }), /^database: must not be empty/],
-      ['empty username', c => postgresProps(c, { username: ' ' }), /^username: must not be empty/],
-      ['empty password key', c => postgresProps(c, { password: { secret: kplus.Secret.fromSecretName(c, 'P2', 'x'), key: '' } }), /^password.key: must not be empty/],
+      ['empty database', c => postgresProps(c, { database: '' }), /^database: must be set, e\.g\. '[a-z]+'/],
+      ['empty username', c => postgresProps(c, { username: ' ' }), /^username: must be set, e\.g\. 'backup'/],
+      ['empty password key', c => postgresProps(c, { password: { secret: kplus.Secret.fromSecretName(c, 'P2', 'x'), key: '' } }), /^password\.key: must be set, e\.g\. 'password'/],
       ['--file in dumpArgs', c => postgresProps(c, { dumpArgs: ['--file=/tmp/x'] }), /^dumpArgs: '--file' is set by the runner/],
       ['-Fd in dumpArgs', c => postgresProps(c, { dumpArgs: ['-Fd'] }), /^dumpArgs: '-F' is set by the runner/],
       ['--password in dumpArgs', c => postgresProps(c, { dumpArgs: ['--password'] }), /^dumpArgs: '--password'/],
@@ -219,7 +219,7 @@ describe('PostgresBackupCronJob', () => {
       ['negative backoffLimit', c => postgresProps(c, { backoffLimit: -1 }), /^backoffLimit: -1 must be a whole number of 0 or more/],
       ['fractional history', c => postgresProps(c, { successfulJobsRetained: 1.5 }), /^successfulJobsRetained: 1.5/],
       ['unknown compression', c => postgresProps(c, { compression: 'lz4' as Compression }), /^compression: 'lz4' is unknown/],
-      ['bad schedule', c => postgresProps(c, { schedule: { resolve: () => BackupSchedule.cron('0 25 * * *').expression } as any }), /^schedule: /],
+      ['bad schedule', c => postgresProps(c, { schedule: { _resolve: () => BackupSchedule.cron('0 25 * * *').expression } as any }), /^schedule: /],
     ])('%s', (_name, props, message) => {
       const chart = newChart();
       expect(() => new PostgresBackupCronJob(chart, 'orders', props(chart))).toThrow(message);
@@ -228,7 +228,7 @@ describe('PostgresBackupCronJob', () => {
     test('a construct id that is not a valid series name asks for backupName', () => {
       const chart = newChart();
       expect(() => new PostgresBackupCronJob(chart, 'Orders_DB!', postgresProps(chart)))
-        .toThrow(/^backupName: the construct id gives 'orders_db!', which is not a valid series name.*or set backupName explicitly/);
+        .toThrow(/^backupName \(unset, so the construct id, lower-cased; set backupName to choose one\): 'orders_db!' is not a valid series name/);
     });
   });
 });

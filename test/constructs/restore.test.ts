@@ -2,7 +2,7 @@ import { Duration, Size, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import {
-  BackupStorage, MongoRestoreJob, MongoRestoreJobProps, MysqlRestoreJob, MysqlRestoreJobProps, PostgresRestoreJob,
+  BackupSeries, BackupStorage, MongoRestoreJob, MongoRestoreJobProps, MysqlRestoreJob, MysqlRestoreJobProps, PostgresRestoreJob,
   PostgresRestoreJobProps, S3Credentials,
 } from '../../lib';
 import { podSpecOf, restrictedViolations, validateSchema } from '../helpers/k8s';
@@ -11,8 +11,7 @@ import { container, envOf, jobs, newChart, s3Storage } from '../helpers/synth';
 /** A restore of the quick start's orders backups into a scratch database on the same server. */
 function pgRestoreProps(chart: any, overrides: Partial<PostgresRestoreJobProps> = {}): PostgresRestoreJobProps {
   return {
-    storage: s3Storage(chart),
-    backupName: 'orders',
+    series: BackupSeries.fromName(s3Storage(chart), 'orders', 'postgres'),
     host: 'postgres.db.svc',
     database: 'orders_restored',
     username: 'orders_owner',
@@ -23,8 +22,7 @@ function pgRestoreProps(chart: any, overrides: Partial<PostgresRestoreJobProps> 
 
 function mysqlRestoreProps(chart: any, overrides: Partial<MysqlRestoreJobProps> = {}): MysqlRestoreJobProps {
   return {
-    storage: s3Storage(chart),
-    backupName: 'shop',
+    series: BackupSeries.fromName(s3Storage(chart), 'shop', 'mysql'),
     host: 'mariadb-staging.db.svc',
     database: 'shop',
     username: 'restore',
@@ -35,8 +33,7 @@ function mysqlRestoreProps(chart: any, overrides: Partial<MysqlRestoreJobProps> 
 
 function mongoRestoreProps(chart: any, overrides: Partial<MongoRestoreJobProps> = {}): MongoRestoreJobProps {
   return {
-    storage: s3Storage(chart),
-    backupName: 'catalog',
+    series: BackupSeries.fromName(s3Storage(chart), 'catalog', 'mongo'),
     uri: { secret: kplus.Secret.fromSecretName(chart, 'Target', 'catalog-staging'), key: 'uri' },
     database: 'catalog_restored',
     ...overrides,
@@ -150,13 +147,11 @@ describe('PostgresRestoreJob', () => {
     const chart = newChart();
     const pvc = kplus.PersistentVolumeClaim.fromClaimName(chart, 'Claim', 'backups-pvc');
     const props = pgRestoreProps(chart);
-    new PostgresRestoreJob(chart, 'from-volume', {
-      ...props, storage: BackupStorage.volume({ volume: kplus.Volume.fromPersistentVolumeClaim(chart, 'Vol', pvc), prefix: 'pg' }),
-    });
+    const volume = BackupStorage.volume({ volume: kplus.Volume.fromPersistentVolumeClaim(chart, 'Vol', pvc), prefix: 'pg' });
+    new PostgresRestoreJob(chart, 'from-volume', { ...props, series: BackupSeries.fromName(volume, 'orders', 'postgres') });
     const sa = kplus.ServiceAccount.fromServiceAccountName(chart, 'SA', 'backup-irsa');
-    new PostgresRestoreJob(chart, 'from-s3', {
-      ...props, storage: BackupStorage.s3({ bucket: 'backups', credentials: S3Credentials.fromServiceAccount(sa) }),
-    });
+    const s3 = BackupStorage.s3({ bucket: 'backups', credentials: S3Credentials.fromServiceAccount(sa) });
+    new PostgresRestoreJob(chart, 'from-s3', { ...props, series: BackupSeries.fromName(s3, 'orders', 'postgres') });
     const [fromVolume, fromS3] = jobs(chart);
     expect(envOf(fromVolume).BACKUP_DESTINATION).toBe('file:///backup/pg');
     expect(container(fromVolume).volumeMounts).toContainEqual({ mountPath: '/backup', name: 'pvc-backups-pvc' });
@@ -176,10 +171,10 @@ describe('PostgresRestoreJob', () => {
 
   describe('rejects bad input at synth time, naming the prop and the fix', () => {
     test.each<[string, (chart: any) => any, RegExp]>([
-      ['missing backupName', c => pgRestoreProps(c, { backupName: undefined as any }), /^backupName: must be set to the series to restore from, e\.g\. backupName: 'orders'/],
-      ['bad backupName', c => pgRestoreProps(c, { backupName: 'Orders DB' }), /^backupName: 'Orders DB' is not a valid series name/],
+      ['missing series', c => pgRestoreProps(c, { series: undefined as any }),
+        /^series: must be set to the backups a PostgresRestoreJob reads: the backup construct itself \(series: ordersBackup\), or BackupSeries\.fromName\(storage, 'orders', 'postgres'\)/],
       ['backupId with extension', c => pgRestoreProps(c, { backupId: '20261125T010203Z-1a2b3c4d.pgdump.zst' }),
-        /^backupId: '20261125T010203Z-1a2b3c4d\.pgdump\.zst' is not a backup id\. Use 'latest' or an id as printed by the image's 'list' command/],
+        /^backupId: '20261125T010203Z-1a2b3c4d\.pgdump\.zst' is not a backup id; use 'latest' or an id as printed by the image's 'list' command/],
       ['backupId as a key', c => pgRestoreProps(c, { backupId: 'prod/orders/20261125T010203Z-1a2b3c4d' }), /^backupId: .* is not a backup id/],
       ['backupId LATEST', c => pgRestoreProps(c, { backupId: 'LATEST' }), /^backupId: 'LATEST' is not a backup id/],
       ['--dbname in restoreArgs', c => pgRestoreProps(c, { restoreArgs: ['--dbname=other'] }), /^restoreArgs: '--dbname' is set by the runner.*use the construct's props instead/],
@@ -190,7 +185,7 @@ describe('PostgresRestoreJob', () => {
       ['long jobName', c => pgRestoreProps(c, { jobName: 'x'.repeat(64) }), /^jobName: .* at most 63 characters, because Kubernetes copies it into the pods' job-name label/],
       ['latest image', c => pgRestoreProps(c, { image: 'example/backup:latest' }), /^image: 'example\/backup:latest' is tagged 'latest'/],
       ['host as URL', c => pgRestoreProps(c, { host: 'postgres://db/orders' }), /^host: .* must be a bare host name/],
-      ['empty database', c => pgRestoreProps(c, { database: '' }), /^database: must not be empty/],
+      ['empty database', c => pgRestoreProps(c, { database: '' }), /^database: must be set, e\.g\. 'orders'/],
       ['port 0', c => pgRestoreProps(c, { port: 0 }), /^port: 0 is not a TCP port/],
     ])('%s', (_name, props, message) => {
       const chart = newChart();
@@ -271,7 +266,7 @@ describe('MongoRestoreJob', () => {
     ['--nsFrom in restoreArgs', c => mongoRestoreProps(c, { restoreArgs: ['--nsFrom', 'a.*'] }), /^restoreArgs: '--nsFrom'/],
     ['--archive in restoreArgs', c => mongoRestoreProps(c, { restoreArgs: ['--archive=/tmp/a'] }), /^restoreArgs: '--archive'/],
     ['bad database', c => mongoRestoreProps(c, { database: 'cat.alog' }), /^database: 'cat\.alog' is not a valid MongoDB database name/],
-    ['empty uri key', c => mongoRestoreProps(c, { uri: { secret: kplus.Secret.fromSecretName(c, 'U', 'u'), key: '' } }), /^uri\.key: must not be empty/],
+    ['empty uri key', c => mongoRestoreProps(c, { uri: { secret: kplus.Secret.fromSecretName(c, 'U', 'u'), key: '' } }), /^uri\.key: must be set/],
   ])('rejects %s', (_name, props, message) => {
     const chart = newChart();
     expect(() => new MongoRestoreJob(chart, 'catalog-restore', props(chart))).toThrow(message);

@@ -67,12 +67,12 @@ describe('retention', () => {
 
   describe('rejects bad input at synth time, naming the prop and the fix', () => {
     test.each<[string, () => unknown, RegExp]>([
-      ['negative keepLast', () => Retention.keepLast(-1), /^retention: 'keepLast' is -1; it must be a whole number of 0 or more, e\.g\. Retention\.policy\(\{ keepLast: 7 \}\)/],
-      ['fractional keepDaily', () => Retention.policy({ keepDaily: 1.5 }), /^retention: 'keepDaily' is 1.5/],
-      ['NaN keepYearly', () => Retention.policy({ keepYearly: NaN }), /^retention: 'keepYearly' is NaN/],
+      ['negative keepLast', () => Retention.keepLast(-1), /^keepLast: -1 must be a whole number of 0 or more/],
+      ['fractional keepDaily', () => Retention.policy({ keepDaily: 1.5 }), /^keepDaily: 1\.5 must be a whole number of 0 or more/],
+      ['NaN keepYearly', () => Retention.policy({ keepYearly: NaN }), /^keepYearly: NaN must be a whole number of 0 or more/],
       ['empty policy', () => Retention.policy({}), /^retention: the policy has no rule.*Set at least one, e\.g\. Retention\.keepLast\(7\)/],
-      ['zero keepWithin', () => Retention.policy({ keepWithin: Duration.seconds(0) }), /^retention: 'keepWithin' must be a positive whole number of seconds, e\.g\. Duration\.days\(7\); got 0 ms/],
-      ['sub-second keepWithin', () => Retention.policy({ keepWithin: Duration.millis(1500) }), /^retention: 'keepWithin' must be a positive whole number of seconds.*got 1500 ms/],
+      ['zero keepWithin', () => Retention.policy({ keepWithin: Duration.seconds(0) }), /^keepWithin: must be a positive whole number of seconds, e\.g\. Duration\.days\(7\); got 0 ms/],
+      ['sub-second keepWithin', () => Retention.policy({ keepWithin: Duration.millis(1500) }), /^keepWithin: must be a positive whole number of seconds.*got 1500 ms/],
     ])('%s', (_name, make, message) => {
       expect(make).toThrow(message);
     });

@@ -14,28 +14,28 @@ describe('BackupSchedule.cron', () => {
     '30 2 * JAN-MAR,DEC 1-5', '0 0-23/2 * * *', '5/10 * * * *', '@daily', '@hourly', '@weekly', '@monthly',
     '@yearly', '@annually', '@midnight', '@every 6h', '@every 1h30m',
   ])('accepts what the API server accepts: %s', expr => {
-    expect(BackupSchedule.cron(expr).resolve(scopeAt('a'))).toBe(expr.replace(/^@\w+$/, m => m.toLowerCase()));
+    expect(BackupSchedule.cron(expr)._resolve(scopeAt('a'))).toBe(expr.replace(/^@\w+$/, m => m.toLowerCase()));
   });
 
   test('folds runs of white space to the single spaces the API server stores', () => {
-    expect(BackupSchedule.cron('  0   3 * *\t* ').resolve(scopeAt('a'))).toBe('0 3 * * *');
+    expect(BackupSchedule.cron('  0   3 * *\t* ')._resolve(scopeAt('a'))).toBe('0 3 * * *');
   });
 
   test("resolves the origin's Jenkins 'H 0 * * *' to a stable minute at midnight", () => {
     const schedule = BackupSchedule.cron('H 0 * * *');
-    const first = schedule.resolve(scopeAt('orders'));
+    const first = schedule._resolve(scopeAt('orders'));
     expect(first).toMatch(/^([0-9]|[1-5][0-9]) 0 \* \* \*$/);
-    expect(schedule.resolve(scopeAt('orders'))).toBe(first);
+    expect(schedule._resolve(scopeAt('orders'))).toBe(first);
   });
 
   test('H spreads many backups instead of firing them all at the same minute', () => {
     const schedule = BackupSchedule.cron('H H * * *');
-    const resolved = new Set(Array.from({ length: 100 }, (_, i) => schedule.resolve(scopeAt(`db${i}`))));
+    const resolved = new Set(Array.from({ length: 100 }, (_, i) => schedule._resolve(scopeAt(`db${i}`))));
     expect(resolved.size).toBeGreaterThan(90);
   });
 
   test('minute and hour are hashed independently', () => {
-    const values = Array.from({ length: 200 }, (_, i) => BackupSchedule.cron('H H * * *').resolve(scopeAt(`x${i}`)).split(' ').map(Number));
+    const values = Array.from({ length: 200 }, (_, i) => BackupSchedule.cron('H H * * *')._resolve(scopeAt(`x${i}`)).split(' ').map(Number));
     expect(values.filter(([m, h]) => m === h).length).toBeLessThan(30);
   });
 
@@ -49,7 +49,7 @@ describe('BackupSchedule.cron', () => {
     ['0 H(1-5) * * *', 1, 1, 5],
   ])('%s stays within the field range', (expr, index, lo, hi) => {
     for (let i = 0; i < 200; i++) {
-      const value = Number(BackupSchedule.cron(expr).resolve(scopeAt(`s${i}`)).split(' ')[index]);
+      const value = Number(BackupSchedule.cron(expr)._resolve(scopeAt(`s${i}`)).split(' ')[index]);
       expect(value).toBeGreaterThanOrEqual(lo);
       expect(value).toBeLessThanOrEqual(hi);
     }
@@ -57,7 +57,7 @@ describe('BackupSchedule.cron', () => {
 
   test('H/n becomes a hashed start with step n to the end of the field', () => {
     for (let i = 0; i < 50; i++) {
-      const minute = BackupSchedule.cron('H/15 * * * *').resolve(scopeAt(`m${i}`)).split(' ')[0];
+      const minute = BackupSchedule.cron('H/15 * * * *')._resolve(scopeAt(`m${i}`)).split(' ')[0];
       const m = /^(\d+)-59\/15$/.exec(minute);
       expect(m).not.toBeNull();
       expect(Number(m![1])).toBeLessThan(15);
@@ -66,7 +66,7 @@ describe('BackupSchedule.cron', () => {
 
   test('H(a-b)/n stays within a-b', () => {
     for (let i = 0; i < 50; i++) {
-      const hour = BackupSchedule.cron('0 H(2-10)/4 * * *').resolve(scopeAt(`h${i}`)).split(' ')[1];
+      const hour = BackupSchedule.cron('0 H(2-10)/4 * * *')._resolve(scopeAt(`h${i}`)).split(' ')[1];
       const m = /^(\d+)-10\/4$/.exec(hour);
       expect(m).not.toBeNull();
       expect(Number(m![1])).toBeGreaterThanOrEqual(2);
@@ -75,7 +75,7 @@ describe('BackupSchedule.cron', () => {
   });
 
   test('H in a list is resolved in place', () => {
-    expect(BackupSchedule.cron('H,30 * * * *').resolve(scopeAt('l'))).toMatch(/^\d+,30 \* \* \* \*$/);
+    expect(BackupSchedule.cron('H,30 * * * *')._resolve(scopeAt('l'))).toMatch(/^\d+,30 \* \* \* \*$/);
   });
 
   test.each<[string, RegExp]>([
@@ -116,25 +116,25 @@ describe('BackupSchedule.cron', () => {
 describe('BackupSchedule presets', () => {
   const scope = () => scopeAt('preset');
   test('daily({ hour }) runs at that hour, at a hashed minute', () => {
-    expect(BackupSchedule.daily({ hour: 3 }).resolve(scope())).toMatch(/^\d+ 3 \* \* \*$/);
+    expect(BackupSchedule.daily({ hour: 3 })._resolve(scope())).toMatch(/^\d+ 3 \* \* \*$/);
   });
   test('daily({ hour, minute }) is exact', () => {
-    expect(BackupSchedule.daily({ hour: 2, minute: 30 }).resolve(scope())).toBe('30 2 * * *');
+    expect(BackupSchedule.daily({ hour: 2, minute: 30 })._resolve(scope())).toBe('30 2 * * *');
   });
   test('daily() with no options hashes both', () => {
     expect(BackupSchedule.daily().expression).toBe('H H * * *');
   });
   test('hourly()', () => {
-    expect(BackupSchedule.hourly({ minute: 5 }).resolve(scope())).toBe('5 * * * *');
-    expect(BackupSchedule.hourly().resolve(scope())).toMatch(/^\d+ \* \* \* \*$/);
+    expect(BackupSchedule.hourly({ minute: 5 })._resolve(scope())).toBe('5 * * * *');
+    expect(BackupSchedule.hourly()._resolve(scope())).toMatch(/^\d+ \* \* \* \*$/);
   });
   test('weekly()', () => {
-    expect(BackupSchedule.weekly({ weekDay: WeekDay.SUNDAY, hour: 4, minute: 0 }).resolve(scope())).toBe('0 4 * * SUN');
-    expect(BackupSchedule.weekly().resolve(scope())).toMatch(/^\d+ \d+ \* \* [0-6]$/);
+    expect(BackupSchedule.weekly({ weekDay: WeekDay.SUNDAY, hour: 4, minute: 0 })._resolve(scope())).toBe('0 4 * * SUN');
+    expect(BackupSchedule.weekly()._resolve(scope())).toMatch(/^\d+ \d+ \* \* [0-6]$/);
   });
   test('monthly()', () => {
-    expect(BackupSchedule.monthly({ day: 1, hour: 5, minute: 15 }).resolve(scope())).toBe('15 5 1 * *');
-    expect(BackupSchedule.monthly().resolve(scope())).toMatch(/^\d+ \d+ ([1-9]|1\d|2[0-8]) \* \*$/);
+    expect(BackupSchedule.monthly({ day: 1, hour: 5, minute: 15 })._resolve(scope())).toBe('15 5 1 * *');
+    expect(BackupSchedule.monthly()._resolve(scope())).toMatch(/^\d+ \d+ ([1-9]|1\d|2[0-8]) \* \*$/);
   });
   test.each<[() => BackupSchedule, RegExp]>([
     [() => BackupSchedule.daily({ hour: 24 }), /'hour' is 24; it must be a whole number from 0 to 23/],
