@@ -57,7 +57,8 @@ const project = new cdk8s.ConstructLibraryCdk8s({
       testPathIgnorePatterns: ['/node_modules/', '/cdk.out/'],
       collectCoverage: false,
       testTimeout: 120_000,
-      // One throwaway PostgreSQL and one Ceph radosgw (real S3) for the whole run; see test/servers/.
+      // Throwaway real servers for the whole run (Ceph radosgw for S3, and one per engine that has
+      // one here: PostgreSQL, MariaDB, Redis); see test/servers/catalog.ts.
       globalSetup: '<rootDir>/test/servers/global-setup.ts',
       globalTeardown: '<rootDir>/test/servers/global-teardown.ts',
     },
@@ -80,26 +81,31 @@ project.addTask('synth:example', {
   exec: 'cdk8s synth',
 });
 
-// The companion image's runner: type-checked, then bundled into one JS file the image copies.
+// The companion image's runner: type-checked, then bundled into one JS file the image copies. The
+// engine registry is bundled first and on its own: image/build.sh and image/run-in-container.sh read
+// it (engines, packages, env names), and they work even while the runner does not compile.
 const bundleRunner = project.addTask('bundle:runner', {
-  description: 'Type-check and bundle the image runner into image/build/runner.js',
+  description: 'Bundle the engine registry into image/build/registry.js, type-check and bundle the image runner into image/build/runner.js',
   steps: [
+    { exec: 'esbuild lib/registry.ts --bundle --platform=node --target=node20 --format=cjs --outfile=image/build/registry.js --log-level=warning' },
     { exec: 'tsc -p image/tsconfig.json' },
     { exec: 'esbuild image/src/main.ts --bundle --platform=node --target=node20 --outfile=image/build/runner.js --log-level=warning' },
   ],
 });
 project.compileTask.spawn(bundleRunner);
 
-// The image, built offline with podman (debootstrapped trixie base, runc); see image/build.sh.
+// The images, one per engine, built offline with podman (debootstrapped trixie base, runc); see
+// image/build.sh. Arguments go to build.sh: engine names (default: every engine without a vendor
+// download), --refresh-base, --print-plan.
 const imageBuild = project.addTask('image:build', {
-  description: 'Bundle the runner and build the companion image (postgres target) with podman',
+  description: 'Bundle the runner and build the companion image for every engine without a vendor download, with podman',
   steps: [
     { spawn: bundleRunner.name },
     { exec: 'bash image/build.sh', receiveArgs: true },
   ],
 });
 project.addTask('test:image', {
-  description: 'Build the image and run a real backup from inside it (test/image/)',
+  description: 'Build the images and run real backups from inside them (test/image/)',
   steps: [
     { spawn: imageBuild.name },
     { exec: 'jest --ci test/image' },

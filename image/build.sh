@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Builds the companion image's engine targets with podman, offline from any container registry:
+# Builds the companion image, one image per engine, with podman, offline from any container registry:
 # Debian trixie is debootstrapped into a folder, imported as the local base image and passed to
 # image/Dockerfile as BASE. Runs as root on a Debian 12 machine that reaches Debian's mirrors.
 #
-#   image/build.sh [--refresh-base] [ENGINE...]      ENGINE: postgres mysql redis (default: all three)
+#   image/build.sh [--refresh-base] [ENGINE...]     build; ENGINE: a name from lib/registry.ts
+#   image/build.sh --print-plan [ENGINE...]         print what would be built, build nothing
+#
+# The engines, their packages, vendor downloads and smoke tests come from the engine registry
+# (lib/registry.ts), read through its bundle image/build/registry.js (the bundle:runner task makes
+# it). With no ENGINE, every engine without a vendor download is built: a download (MongoDB's .deb
+# for `mongo`) needs its sha256 in the variable the registry names (MONGO_TOOLS_SHA256), and the
+# vendor's site, which only Debian's mirrors and npm being reachable rules out here.
 #
 # Produces localhost/cdk8s-db-backup:<package.json version>-<engine>. Needs image/build/runner.js
-# (the runner bundle) first. The `mongo` target is not built by default: it downloads MongoDB's .deb,
-# which only Debian's mirrors and npm being reachable rules out here (see the Dockerfile).
+# (the runner bundle) first. --print-plan writes one JSON line per engine: engine, tag, whether it is
+# built by default, the `podman build` arguments for that engine and the smoke test's argv; it needs
+# neither root nor podman.
 #
 # Everything it keeps (podman's storage and config, the base rootfs tarball, build logs) lives under
 # $CDK8S_DB_BACKUP_CACHE, default /var/tmp/cdk8s-db-backup: outside the work tree so a fresh clone (as
@@ -16,7 +24,8 @@
 #
 # Environment: CDK8S_DB_BACKUP_CACHE, DEBIAN_MIRROR (default http://deb.debian.org/debian),
 # DEBIAN_SECURITY_MIRROR, STORAGE_DRIVER (overlay or vfs; default overlay, vfs if overlay is
-# unusable), IMAGE_VERSION (default: package.json's version), MONGO_TOOLS_SHA256 (for the mongo target).
+# unusable), IMAGE_VERSION (default: package.json's version), and for an engine with a vendor
+# download the sha256 variable its registry entry names (MONGO_TOOLS_SHA256 for mongo).
 set -Eeuo pipefail
 
 IMAGE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,7 +38,9 @@ readonly SUITE=trixie
 readonly IMAGE_NAME=localhost/cdk8s-db-backup
 readonly BASE_NAME=localhost/cdk8s-db-backup-base
 readonly HOST_PACKAGES=(podman buildah runc debootstrap)
-readonly DEFAULT_ENGINES=(postgres mysql redis)
+readonly REGISTRY_JS=$IMAGE_DIR/build/registry.js
+# The one stage of image/Dockerfile every engine is built from.
+readonly TARGET=engine
 
 step_name=
 step_start=
@@ -65,30 +76,108 @@ on_error() {
 trap 'on_error $LINENO' ERR
 
 refresh_base=false
+print_plan=false
 engines=()
 for arg in "$@"; do
   case $arg in
     --refresh-base) refresh_base=true ;;
+    --print-plan) print_plan=true ;;
     -h|--help) sed -n '2,/^set -E/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    postgres|mysql|redis|mongo) engines+=("$arg") ;;
-    *) die "unknown argument '$arg' (engines: postgres mysql redis mongo; flags: --refresh-base)" ;;
+    -*) die "unknown flag '$arg' (flags: --refresh-base, --print-plan)" ;;
+    *) engines+=("$arg") ;;
   esac
 done
-(( ${#engines[@]} )) || engines=("${DEFAULT_ENGINES[@]}")
+
+command -v node >/dev/null || die "node is needed to read the engine registry (image/build/registry.js)"
+[[ -f $REGISTRY_JS ]] \
+  || die "image/build/registry.js is missing: bundle the registry first (npx projen bundle:runner), then rerun"
+# One line per engine, fields separated by US (0x1f: not whitespace, so `read` keeps empty fields):
+# name, Debian packages, download URL, its sha256 variable, its architectures, first dump tool.
+# Every value is checked, because each ends up in a build argument, a tag or a command.
+registry=$(node -e '
+  const { ENGINE_REGISTRY } = require(process.argv[1]);
+  const fail = (name, what) => { console.error(`lib/registry.ts: engine ${name}: ${what}`); process.exit(1); };
+  for (const [key, d] of Object.entries(ENGINE_REGISTRY)) {
+    if (!/^[a-z][a-z0-9-]*$/.test(key) || d.name !== key) fail(key, `name "${d.name}" must equal its key and match [a-z][a-z0-9-]*`);
+    const packages = d.image.packages;
+    if (!packages.length || !packages.every(p => /^[a-z0-9][a-z0-9.+-]+$/.test(p))) fail(key, `image.packages must be Debian package names, got ${JSON.stringify(packages)}`);
+    const dl = d.image.download;
+    if (dl && !/^https:\/\/[^\s"]+$/.test(dl.url)) fail(key, `image.download.url must be an https URL, got "${dl.url}"`);
+    if (dl && !/^[A-Z_][A-Z0-9_]*$/.test(dl.sha256Arg)) fail(key, `image.download.sha256Arg must be a variable name, got "${dl.sha256Arg}"`);
+    if (dl && (!dl.architectures.length || !dl.architectures.every(a => /^[a-z0-9]+$/.test(a)))) fail(key, `image.download.architectures must be TARGETARCH names, got ${JSON.stringify(dl.architectures)}`);
+    const tool = d.tools.dump[0];
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(tool ?? "")) fail(key, `tools.dump[0] must be an executable name, got "${tool}"`);
+    console.log([key, packages.join(" "), dl?.url ?? "", dl?.sha256Arg ?? "", (dl?.architectures ?? []).join(" "), tool].join("\x1f"));
+  }' "$REGISTRY_JS") || die "cannot read the engine registry from $REGISTRY_JS (rebuild it: npx projen bundle:runner)"
+declare -A packages=() download_url=() sha256_var=() architectures=() smoke=()
+known=()
+default_engines=()
+while IFS=$'\x1f' read -r name pkgs url sha_var archs tool; do
+  known+=("$name")
+  packages[$name]=$pkgs
+  download_url[$name]=$url
+  sha256_var[$name]=$sha_var
+  architectures[$name]=$archs
+  smoke[$name]="$tool --version"
+  [[ -n $url ]] || default_engines+=("$name")
+done <<<"$registry"
+(( ${#known[@]} )) || die "the engine registry in $REGISTRY_JS lists no engine"
+
+for engine in "${engines[@]}"; do
+  [[ -v "packages[$engine]" ]] || die "unknown engine '$engine' (engines: ${known[*]}; flags: --refresh-base, --print-plan)"
+done
+(( ${#engines[@]} )) || engines=("${default_engines[@]}")
+for engine in "${engines[@]}"; do
+  var=${sha256_var[$engine]}
+  # Refused before anything is built; the Dockerfile refuses it too, for builds without this script.
+  if [[ -n $var && ! ${!var:-} =~ ^[0-9a-f]{64}$ ]]; then
+    die "$engine: set $var to the sha256 of ${download_url[$engine]##*/} (sha256sum of the .deb, where $(cut -d/ -f3 <<<"${download_url[$engine]}") is reachable)"
+  fi
+done
+
+if [[ -n ${IMAGE_VERSION:-} ]]; then
+  version=$IMAGE_VERSION
+else
+  version=$(node -p 'require(process.argv[1]).version' "$REPO_ROOT/package.json") \
+    || die "could not read \"version\" from $REPO_ROOT/package.json"
+fi
+[[ $version =~ ^[0-9A-Za-z][0-9A-Za-z._-]*$ ]] || die "version '$version' is not usable in an image tag"
+
+# The `podman build` arguments that make `engine`'s image from its registry entry (all but the
+# shared BASE and the tag), NUL-separated.
+engine_build_args() { # engine
+  local engine=$1 var=${sha256_var[$1]}
+  local args=(--target "$TARGET" --build-arg "ENGINE=$engine" --build-arg "ENGINE_PACKAGES=${packages[$engine]}")
+  if [[ -n ${download_url[$engine]} ]]; then
+    args+=(
+      --build-arg "DOWNLOAD_URL=${download_url[$engine]}"
+      --build-arg "DOWNLOAD_SHA256=${!var:-}"
+      --build-arg "DOWNLOAD_SHA256_ARG=$var"
+      --build-arg "DOWNLOAD_ARCHITECTURES=${architectures[$engine]}"
+    )
+  fi
+  printf '%s\0' "${args[@]}"
+}
+
+if $print_plan; then
+  for engine in "${engines[@]}"; do
+    mapfile -d '' -t args < <(engine_build_args "$engine")
+    read -r -a probe <<<"${smoke[$engine]}"
+    node -e '
+      const [engine, tag, defaults, probeCount, ...rest] = process.argv.slice(1);
+      const smoke = rest.slice(0, Number(probeCount));
+      const podmanBuild = rest.slice(smoke.length);
+      console.log(JSON.stringify({ engine, tag, default: defaults.split(" ").includes(engine), podmanBuild, smoke }));
+    ' "$engine" "$IMAGE_NAME:$version-$engine" "${default_engines[*]}" "${#probe[@]}" "${probe[@]}" "${args[@]}"
+  done
+  exit 0
+fi
 
 step "preflight"
 (( EUID == 0 )) || die "run as root (debootstrap and rootful podman need it)"
 [[ -f $IMAGE_DIR/build/runner.js ]] \
   || die "image/build/runner.js is missing: bundle the runner first (the esbuild task), then rerun"
-if [[ -n ${IMAGE_VERSION:-} ]]; then
-  version=$IMAGE_VERSION
-else
-  command -v node >/dev/null || die "node is needed to read the version from package.json (or set IMAGE_VERSION)"
-  version=$(node -p 'require(process.argv[1]).version' "$REPO_ROOT/package.json") \
-    || die "could not read \"version\" from $REPO_ROOT/package.json"
-fi
-[[ $version =~ ^[0-9A-Za-z][0-9A-Za-z._-]*$ ]] || die "version '$version' is not usable in an image tag"
-echo "    version $version, engines: ${engines[*]}, cache $CACHE_DIR"
+echo "    version $version, engines: ${engines[*]} (registry: ${known[*]}), cache $CACHE_DIR"
 mkdir -p "$CACHE_DIR"/{base,logs,podman}
 # One build at a time per cache (tests may call this concurrently).
 exec 9>"$CACHE_DIR/build.lock"
@@ -241,24 +330,17 @@ else
   echo "    imported"
 fi
 
-build_args=(--build-arg "BASE=$base_image")
-[[ -n ${MONGO_TOOLS_SHA256:-} ]] && build_args+=(--build-arg "MONGO_TOOLS_SHA256=$MONGO_TOOLS_SHA256")
-declare -A smoke=(
-  [postgres]='pg_dump --version'
-  [mysql]='mariadb-dump --version'
-  [redis]='redis-cli --version'
-  [mongo]='mongodump --version'
-)
 built=()
 for engine in "${engines[@]}"; do
   tag=$IMAGE_NAME:$version-$engine
   step "build $tag"
   log=$CACHE_DIR/logs/build-$engine.log
+  mapfile -d '' -t args < <(engine_build_args "$engine")
   # --pull=never: the base is local, and no registry is reachable to fall back to.
-  if ! podman build --network host --pull=never "${build_args[@]}" --target "$engine" -t "$tag" \
+  if ! podman build --network host --pull=never --build-arg "BASE=$base_image" "${args[@]}" -t "$tag" \
       -f "$IMAGE_DIR/Dockerfile" "$IMAGE_DIR" >"$log" 2>&1; then
     tail -n 60 "$log" >&2
-    die "podman build --target $engine failed (full log: $log)"
+    die "podman build of $tag failed (full log: $log)"
   fi
   read -r -a probe <<<"${smoke[$engine]}"
   out=$(podman run --rm --network none --read-only --entrypoint "${probe[0]}" "$tag" "${probe[@]:1}" 2>&1) \

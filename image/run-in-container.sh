@@ -6,9 +6,10 @@
 #   image/run-in-container.sh ENGINE [RUNNER ARGS...]          RUNNER ARGS default to: backup
 #
 # Environment passed in by name only (podman's `-e NAME`, so no value appears in any argv): every
-# variable starting with BACKUP_, AWS_, PG, MYSQL, MARIADB, REDIS or MONGO. A BACKUP_DESTINATION of
-# file:///some/dir is bind-mounted read-write at the same path (the directory must be writable by
-# uid 10001). A path in AWS_CA_BUNDLE must exist inside the image (the image's own bundle is
+# variable starting with BACKUP_ or AWS_, and those ENGINE's entry in the engine registry lists
+# (lib/registry.ts, read through image/build/registry.js: PGHOST, REDISCLI_AUTH, …), as a pod from
+# the constructs gets them. A BACKUP_DESTINATION of file:///some/dir is bind-mounted read-write at
+# the same path (the directory must be writable by uid 10001). A path in AWS_CA_BUNDLE must exist inside the image (the image's own bundle is
 # /etc/ssl/certs/ca-certificates.crt); mount another one with PODMAN_RUN_ARGS.
 # IMAGE overrides the image (default localhost/cdk8s-db-backup:<version>-ENGINE); PODMAN_RUN_ARGS adds
 # podman run options (split on spaces), e.g. "--memory 256m" to check that memory stays flat.
@@ -20,6 +21,7 @@ set -Eeuo pipefail
 IMAGE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly IMAGE_DIR
 readonly CACHE_DIR="${CDK8S_DB_BACKUP_CACHE:-/var/tmp/cdk8s-db-backup}"
+readonly REGISTRY_JS=$IMAGE_DIR/build/registry.js
 
 die() { echo "run-in-container.sh: error: $*" >&2; exit 2; }
 
@@ -27,6 +29,14 @@ die() { echo "run-in-container.sh: error: $*" >&2; exit 2; }
 engine=$1
 shift
 (( $# )) || set -- backup
+
+[[ -f $REGISTRY_JS ]] || die "image/build/registry.js is missing: bundle it first (npx projen bundle:runner)"
+engine_env=$(node -e '
+  const { ENGINE_NAMES, engineDescriptor } = require(process.argv[1]);
+  const d = engineDescriptor(process.argv[2]);
+  if (!d) { console.error(`unknown engine "${process.argv[2]}" (engines: ${ENGINE_NAMES.join(" ")})`); process.exit(1); }
+  for (const name of Object.values(d.env)) console.log(name);
+' "$REGISTRY_JS" "$engine" 2>&1) || die "$engine_env"
 
 [[ -f $CACHE_DIR/podman/env.sh ]] || die "no podman setup in $CACHE_DIR: run image/build.sh first"
 # shellcheck source=/dev/null
@@ -46,9 +56,11 @@ args=(
   --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,nosuid,nodev,size=64m
   --cap-drop all --security-opt no-new-privileges
 )
+declare -A engine_vars=()
+while IFS= read -r name; do if [[ -n $name ]]; then engine_vars[$name]=1; fi; done <<<"$engine_env"
 while IFS= read -r name; do
-  args+=(-e "$name")
-done < <(compgen -e | grep -E '^(BACKUP_|AWS_|PG|MYSQL|MARIADB|REDIS|MONGO)' || true)
+  if [[ $name == BACKUP_* || $name == AWS_* || -v "engine_vars[$name]" ]]; then args+=(-e "$name"); fi
+done < <(compgen -e)
 if [[ ${BACKUP_DESTINATION:-} == file://* ]]; then
   dir=${BACKUP_DESTINATION#file://}
   [[ -d $dir ]] || die "BACKUP_DESTINATION directory $dir does not exist"

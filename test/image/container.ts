@@ -1,47 +1,101 @@
 /**
  * Runs the companion image the way image/run-in-container.sh does (a restricted pod: uid 10001,
  * read-only root FS, only /tmp writable, no capabilities, --network host) and collects the
- * runner's JSON log lines. Also the gate for tests that need the built image.
+ * runner's JSON log lines. Tests that need the built image say so to describeIntegration
+ * (`'image:<engine>'`, test/servers/env.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ENGINE_REGISTRY } from '../../lib/registry';
 import { followJsonLog, type JsonLog } from '../helpers/json-log';
-import { describeIntegration, isCI, type ServerKind } from '../servers/env';
+import { podmanSync } from '../servers/image';
 
 export const ROOT = path.join(__dirname, '..', '..');
 export const RUN_IN_CONTAINER = path.join(ROOT, 'image', 'run-in-container.sh');
 export const DOCKERFILE = path.join(ROOT, 'image', 'Dockerfile');
 export const BUILD_SCRIPT = path.join(ROOT, 'image', 'build.sh');
 
-/** package.json's version: the image tag build.sh produces is `<version>-<engine>`. */
-export const VERSION: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version;
-
-/** The cache build.sh keeps its podman setup in (same default as build.sh and run-in-container.sh). */
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.CDK8S_DB_BACKUP_CACHE || '/var/tmp/cdk8s-db-backup';
+/** One engine's line of `image/build.sh --print-plan`: what build.sh would build, without building. */
+export interface BuildPlan {
+  readonly engine: string;
+  readonly tag: string;
+  /** Built when build.sh is given no engine. */
+  readonly default: boolean;
+  /** The `podman build` arguments for this engine (all but the shared BASE and the tag). */
+  readonly podmanBuild: string[];
+  /** The smoke test's argv, run in the image after the build. */
+  readonly smoke: string[];
 }
-
-/** The local image build.sh makes for `engine`. */
-export function localImage(engine: string): string {
-  return `localhost/cdk8s-db-backup:${VERSION}-${engine}`;
-}
-
-export const BUILD_HINT = 'run `npx projen image:build` first';
 
 /**
- * Runs podman with build.sh's private configuration (its env.sh), synchronously. Arguments travel
- * as argv, never through a shell string.
+ * Runs `image/build.sh --print-plan [engines…]` with exactly `env` (plus PATH). Needs
+ * image/build/registry.js, which the bundle:runner task writes; needs neither root nor podman.
+ * Throws with build.sh's stderr when it refuses.
  */
-export function podmanSync(args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): string {
-  const envFile = path.join(cacheDir(), 'podman', 'env.sh');
-  return execFileSync('bash', ['-c', 'source "$0" && exec podman "$@"', envFile, ...args], {
+export function buildPlan(engines: readonly string[], env: Record<string, string> = {}): BuildPlan[] {
+  const out = execFileSync('bash', [BUILD_SCRIPT, '--print-plan', ...engines], {
     encoding: 'utf8',
-    input: options.input,
-    timeout: options.timeoutMs ?? 60_000,
-    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 30_000,
   });
+  return out.trim().split('\n').filter(Boolean).map(line => JSON.parse(line) as BuildPlan);
+}
+
+/**
+ * A well-formed sha256 in the variable of every vendor download in the registry, so that a plan can
+ * cover every engine: build.sh checks only its form before building; the download checks its value.
+ */
+export function placeholderDownloadSha256s(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const d of Object.values(ENGINE_REGISTRY)) {
+    const download = 'download' in d.image ? d.image.download : undefined;
+    if (download) env[download.sha256Arg] = 'a'.repeat(64);
+  }
+  return env;
+}
+
+/** The `--build-arg NAME=value` pairs of a plan's podman arguments. */
+export function buildArgs(plan: BuildPlan): Record<string, string> {
+  const args: Record<string, string> = {};
+  plan.podmanBuild.forEach((a, i) => {
+    if (plan.podmanBuild[i - 1] !== '--build-arg') return;
+    const eq = a.indexOf('=');
+    args[a.slice(0, eq)] = a.slice(eq + 1);
+  });
+  return args;
+}
+
+/** The value following `flag` in a plan's podman arguments. */
+export function podmanFlag(plan: BuildPlan, flag: string): string | undefined {
+  const i = plan.podmanBuild.indexOf(flag);
+  return i < 0 ? undefined : plan.podmanBuild[i + 1];
+}
+
+/** A Dockerfile stage: `FROM <image> AS <name>`, with its instructions (continuations joined, comments dropped). */
+export interface DockerfileStage {
+  readonly from: string;
+  readonly name?: string;
+  readonly instructions: string[];
+}
+
+export function dockerfileStages(text: string): DockerfileStage[] {
+  const instructions = text
+    .replace(/\\\r?\n/g, ' ')
+    .split(/\r?\n/)
+    .map(l => l.trim())
+    .filter(l => l && !l.startsWith('#'));
+  const stages: Array<{ from: string; name?: string; instructions: string[] }> = [];
+  for (const line of instructions) {
+    const from = /^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$/i.exec(line);
+    if (from) {
+      stages.push({ from: from[1], name: from[2]?.toLowerCase(), instructions: [] });
+    } else if (stages.length) {
+      stages[stages.length - 1].instructions.push(line);
+    }
+  }
+  return stages;
 }
 
 /** Whether a container of that name exists (running or not). */
@@ -55,50 +109,15 @@ export function containerExists(name: string): boolean {
   }
 }
 
-/** Why the image for `engine` cannot be used here, or undefined when it can. */
-export function imageMissingReason(engine: string): string | undefined {
-  const envFile = path.join(cacheDir(), 'podman', 'env.sh');
-  if (!fs.existsSync(envFile)) return `no podman setup in ${cacheDir()} (image/build.sh has not run): ${BUILD_HINT}`;
-  try {
-    podmanSync(['image', 'exists', localImage(engine)], { timeoutMs: 30_000 });
-    return undefined;
-  } catch (e) {
-    const err = e as { status?: number | null; stderr?: string };
-    if (err.status === 1) return `image ${localImage(engine)} not found: ${BUILD_HINT}`;
-    return `podman cannot check for ${localImage(engine)} (${(err.stderr ?? String(e)).trim().split('\n').pop()}): ${BUILD_HINT}`;
-  }
-}
-
-/**
- * `describe` for tests that run the built image (and real servers). A missing image skips locally,
- * with the reason in the suite name, and fails under CI, like describeIntegration does for servers.
- */
-export function describeImage(name: string, engine: string, servers: readonly ServerKind[], fn: () => void): void {
-  const missing = imageMissingReason(engine);
-  if (!missing) {
-    describeIntegration(name, servers, fn);
-    return;
-  }
-  if (isCI()) {
-    describe(name, () => {
-      test('has its image', () => {
-        throw new Error(missing);
-      });
-    });
-    return;
-  }
-  describe.skip(`${name} [skipped: ${missing}]`, fn);
-}
-
 export type { LogLine } from '../helpers/json-log';
 
 /** A run of run-in-container.sh, which execs podman: signals sent to `child` reach the container. */
 export type ContainerRun = JsonLog;
 
 /**
- * A minimal environment for run-in-container.sh: it passes every BACKUP_*, AWS_*, PG* … variable
- * of its own environment into the container by name, so nothing from the test's environment may
- * be in it but what the test chose.
+ * A minimal environment for run-in-container.sh: it passes every BACKUP_* and AWS_* variable of
+ * its own environment, and those the engine's registry entry lists, into the container by name, so
+ * nothing from the test's environment may be in it but what the test chose.
  */
 export function containerEnv(vars: Record<string, string>, podmanRunArgs?: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: os.tmpdir(), ...vars };

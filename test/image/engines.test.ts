@@ -6,14 +6,18 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { containerEnv, describeImage, runContainer } from './container';
+import { containerEnv, runContainer } from './container';
 import { ENV } from '../../lib/contract';
+import { ENGINE_REGISTRY } from '../../lib/registry';
 import { createTestBucket, sha256File, TestBucket } from '../runner/s3-helpers';
-import { requireMysql, requireS3, uniqueName } from '../servers/env';
+import { describeIntegration, requireMysql, requireS3, uniqueName } from '../servers/env';
 import { quoteMysqlIdent } from '../servers/mariadb';
 import { redisCli, startRedis } from '../servers/redis';
 
 jest.setTimeout(120_000);
+
+const MYSQL = ENGINE_REGISTRY.mysql.env;
+const REDIS = ENGINE_REGISTRY.redis.env;
 
 /** Runs a backup in the container; returns the data file downloaded, its manifest and the logs. */
 async function backupInContainer(b: TestBucket, engine: string, vars: Record<string, string>) {
@@ -33,13 +37,13 @@ async function backupInContainer(b: TestBucket, engine: string, vars: Record<str
   await b.download(`${key}.manifest.json`, path.join(dir, 'manifest.json'));
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   expect(manifest).toMatchObject({ engine, key, sha256: sha256File(data), bytes: fs.statSync(data).size, compression: 'zstd' });
-  for (const secret of [vars[ENV.MYSQL_PASSWORD], vars[ENV.REDISCLI_AUTH], requireS3().secretAccessKey].filter(Boolean)) {
+  for (const secret of [vars[MYSQL.PASSWORD], vars[REDIS.PASSWORD], requireS3().secretAccessKey].filter(Boolean)) {
     expect(run.stdout + run.stderr + JSON.stringify(manifest)).not.toContain(secret);
   }
   return { dir, data, manifest };
 }
 
-describeImage('companion image (mysql): backup from inside the container, restored on the host', 'mysql', ['mysql', 's3'], () => {
+describeIntegration('companion image (mysql): backup from inside the container, restored on the host', ['image:mysql', 'mysql', 's3'], () => {
   test('MariaDB: dump in the container → S3 → mariadb into a new database → identical tables', async () => {
     const my = requireMysql();
     const b = await createTestBucket('image-mysql');
@@ -51,13 +55,13 @@ describeImage('companion image (mysql): backup from inside the container, restor
       INSERT INTO t SELECT seq + 10, CONCAT('row ', seq), seq, UNHEX(MD5(seq)) FROM seq_1_to_5000;
     `, db);
     const { dir, data, manifest } = await backupInContainer(b, 'mysql', {
-      [ENV.MYSQL_HOST]: my.host,
-      [ENV.MYSQL_PORT]: String(my.port),
-      [ENV.MYSQL_USER]: my.user,
-      [ENV.MYSQL_PASSWORD]: my.password,
-      [ENV.MYSQL_DATABASE]: db,
+      [MYSQL.HOST]: my.host,
+      [MYSQL.PORT]: String(my.port),
+      [MYSQL.USER]: my.user,
+      [MYSQL.PASSWORD]: my.password,
+      [MYSQL.DATABASE]: db,
       // The test server has no certificate; the image's MariaDB 11.8 client requires TLS by default.
-      [ENV.MYSQL_TLS]: 'false',
+      [MYSQL.TLS]: 'false',
     });
     try {
       expect(manifest).toMatchObject({ database: db, format: 'mysqldump-sql', tool: { name: 'mariadb-dump' } });
@@ -74,7 +78,7 @@ describeImage('companion image (mysql): backup from inside the container, restor
   });
 });
 
-describeImage('companion image (redis): backup from inside the container, loaded by a fresh server', 'redis', ['redis', 's3'], () => {
+describeIntegration('companion image (redis): backup from inside the container, loaded by a fresh server', ['image:redis', 'redis', 's3'], () => {
   test('Redis: RDB from the container → S3 → a fresh redis-server loads it → identical keys', async () => {
     // A server of its own: the shared one is emptied by other test files.
     const source = await startRedis();
@@ -83,7 +87,7 @@ describeImage('companion image (redis): backup from inside the container, loaded
       const commands = Array.from({ length: 500 }, (_, i) => `SET key:${i} "value ${i} ☃"`).concat(['HSET h a 1 b 2', 'RPUSH l x y z']);
       await redisCli(source, [], commands.join('\n') + '\n');
       const { dir, data } = await backupInContainer(b, 'redis', {
-        [ENV.REDIS_HOST]: source.host, [ENV.REDIS_PORT]: String(source.port), [ENV.REDISCLI_AUTH]: source.password,
+        [REDIS.HOST]: source.host, [REDIS.PORT]: String(source.port), [REDIS.PASSWORD]: source.password,
       });
       try {
         fs.chmodSync(dir, 0o755);

@@ -4,7 +4,8 @@
  * the real servers jest's globalSetup starts (PostgreSQL 15, Ceph radosgw).
  *
  * Needs the image built by `npx projen image:build`: without it these tests skip locally and fail
- * under CI. The first block (Dockerfile ↔ constructs ↔ build script) needs no podman and always runs.
+ * under CI. The first block (Dockerfile ↔ constructs ↔ build script) needs no podman and always runs;
+ * test/registry.test.ts checks that the build takes every engine's packages from the registry.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -18,69 +19,51 @@ import {
   CreateBucketCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client,
 } from '@aws-sdk/client-s3';
 import {
-  BUILD_SCRIPT, DOCKERFILE, LogLine, RUN_IN_CONTAINER, VERSION, containerEnv, containerExists, describeImage, localImage,
-  podmanSync, runContainer, startContainer,
+  BuildPlan, DOCKERFILE, LogLine, RUN_IN_CONTAINER, buildPlan, containerEnv, containerExists, dockerfileStages,
+  placeholderDownloadSha256s, podmanFlag, runContainer, startContainer,
 } from './container';
-import { defaultImage } from '../../lib/backup-cron-job';
-import { ENGINES, ENV, IMAGE, imageTag } from '../../lib/contract';
-import { requirePostgres, requireS3, s3ClientConfig, uniqueName } from '../servers/env';
+import { ENGINE_NAMES, ENV, IMAGE, imageTag } from '../../lib/contract';
+import { ENGINE_REGISTRY } from '../../lib/registry';
+import { defaultImage } from '../../lib/runner-pod';
+import { describeIntegration, requirePostgres, requireS3, s3ClientConfig, uniqueName } from '../servers/env';
+import { VERSION, localImage, podmanSync } from '../servers/image';
 import { quoteIdent } from '../servers/postgres';
 
 jest.setTimeout(180_000);
 
 const MB = 1e6;
 
-/** `FROM <image> AS <name>` stages of a Dockerfile, each with its instructions (continuations joined). */
-function dockerfileStages(text: string): Array<{ from: string; name?: string; instructions: string[] }> {
-  const instructions = text
-    .replace(/\\\r?\n/g, ' ')
-    .split(/\r?\n/)
-    .map(l => l.trim())
-    .filter(l => l && !l.startsWith('#'));
-  const stages: Array<{ from: string; name?: string; instructions: string[] }> = [];
-  for (const line of instructions) {
-    const from = /^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$/i.exec(line);
-    if (from) {
-      stages.push({ from: from[1], name: from[2]?.toLowerCase(), instructions: [] });
-    } else if (stages.length) {
-      stages[stages.length - 1].instructions.push(line);
-    }
-  }
-  return stages;
-}
+const PG = ENGINE_REGISTRY.postgres.env;
 
 describe('image contract: the Dockerfile, build script and constructs agree (no podman needed)', () => {
-  const dockerfile = fs.readFileSync(DOCKERFILE, 'utf8');
-  const stages = dockerfileStages(dockerfile);
-  const buildScript = fs.readFileSync(BUILD_SCRIPT, 'utf8');
+  const stages = dockerfileStages(fs.readFileSync(DOCKERFILE, 'utf8'));
   const runScript = fs.readFileSync(RUN_IN_CONTAINER, 'utf8');
+  let plans: BuildPlan[];
+  beforeAll(() => {
+    plans = buildPlan(ENGINE_NAMES, placeholderDownloadSha256s());
+  });
 
-  test.each([...ENGINES])('engine %s: a Dockerfile target, and the constructs\' default image has the tag build.sh produces', engine => {
-    const stage = stages.find(s => s.name === engine);
-    expect(stage).toBeDefined();
-
+  test.each([...ENGINE_NAMES])('engine %s: build.sh tags its image as the constructs\' default image, and run-in-container.sh runs that tag', engine => {
+    const plan = plans.find(p => p.engine === engine)!;
     // The constructs write <repository>:<version>-<engine>, at this package's version.
     const image = defaultImage(engine);
     expect(image).toBe(`${IMAGE.REPOSITORY}:${imageTag(VERSION, engine)}`);
     const tag = image.slice(image.lastIndexOf(':') + 1);
     expect(tag).toBe(`${VERSION}-${engine}`);
-
-    // build.sh accepts the engine and tags <name>:<package.json version>-<engine>; run-in-container.sh
-    // looks for the same tag.
-    const accepted = /^\s*((?:[a-z]+\|)+[a-z]+)\)\s*engines\+=/m.exec(buildScript)?.[1].split('|');
-    expect(accepted).toContain(engine);
-    expect(buildScript).toMatch(/^\s*tag=\$IMAGE_NAME:\$version-\$engine\s*$/m);
-    expect(buildScript).toMatch(/version=\$\(node -p 'require\(process\.argv\[1\]\)\.version' "\$REPO_ROOT\/package\.json"\)/);
+    expect(plan.tag).toBe(`localhost/cdk8s-db-backup:${tag}`);
+    expect(localImage(engine)).toBe(plan.tag);
     expect(runScript).toMatch(/IMAGE=localhost\/cdk8s-db-backup:\$version-\$engine/);
-    expect(localImage(engine).endsWith(`:${tag}`)).toBe(true);
   });
 
-  test('every engine target ends as USER IMAGE.UID:IMAGE.GID, the uid the pod securityContext uses', () => {
-    const expected = `${IMAGE.UID}:${IMAGE.GID}`;
-    for (const engine of ENGINES) {
-      const stage = stages.find(s => s.name === engine)!;
-      const users = stage.instructions.filter(i => /^USER\s/i.test(i)).map(i => i.replace(/^USER\s+/i, '').trim());
-      expect({ engine, user: users[users.length - 1] }).toEqual({ engine, user: expected });
+  test('every engine\'s target copies the runner last, root-owned and 0644, and ends as USER IMAGE.UID:IMAGE.GID', () => {
+    for (const plan of plans) {
+      const stage = stages.find(s => s.name === podmanFlag(plan, '--target'))!;
+      expect(stage.from).toBe('base');
+      const last = stage.instructions.slice(-2);
+      expect({ engine: plan.engine, last }).toEqual({
+        engine: plan.engine,
+        last: ['COPY --chmod=0644 build/runner.js /opt/backup/runner.js', `USER ${IMAGE.UID}:${IMAGE.GID}`],
+      });
     }
     // The account behind that uid is created in the shared base with the same ids.
     const base = stages.find(s => s.name === 'base')!;
@@ -90,7 +73,7 @@ describe('image contract: the Dockerfile, build script and constructs agree (no 
   });
 });
 
-describeImage('companion image (postgres): real backups from inside the container', 'postgres', ['postgres', 's3'], () => {
+describeIntegration('companion image (postgres): real backups from inside the container', ['image:postgres', 'postgres', 's3'], () => {
   let pg: ReturnType<typeof requirePostgres>;
   let s3: S3Client;
   let bucket: string;
@@ -184,11 +167,11 @@ describeImage('companion image (postgres): real backups from inside the containe
       [ENV.AWS_ACCESS_KEY_ID]: c.accessKeyId,
       [ENV.AWS_SECRET_ACCESS_KEY]: c.secretAccessKey,
       [ENV.S3_FORCE_PATH_STYLE]: 'true',
-      [ENV.PGHOST]: '127.0.0.1',
-      [ENV.PGPORT]: String(pg.port),
-      [ENV.PGUSER]: pg.user,
-      [ENV.PGPASSWORD]: pg.password,
-      [ENV.PGDATABASE]: database,
+      [PG.HOST]: '127.0.0.1',
+      [PG.PORT]: String(pg.port),
+      [PG.USER]: pg.user,
+      [PG.PASSWORD]: pg.password,
+      [PG.DATABASE]: database,
       ...extra,
     };
   }
@@ -271,6 +254,18 @@ describeImage('companion image (postgres): real backups from inside the containe
     const touch = await runContainer('postgres', ['-c', 'touch /opt/x'], containerEnv({}, '--entrypoint sh'));
     expect(touch.code).not.toBe(0);
     expect(touch.stderr).toMatch(/Read-only file system/);
+  });
+
+  test('run-in-container.sh passes in BACKUP_*, AWS_* and the variables of the engine\'s registry entry, and nothing else', async () => {
+    const passed = [PG.HOST, PG.SSL_MODE, 'BACKUP_ANYTHING', 'AWS_REGION'];
+    // Another engine's variable, one libpq reads that the registry does not list, and an unrelated one.
+    const kept = [ENGINE_REGISTRY.redis.env.PASSWORD, 'PGAPPNAME', 'UNRELATED'];
+    const vars = Object.fromEntries([...passed, ...kept].map(name => [name, 'x']));
+    const run = await runContainer('postgres', ['-c', 'env | cut -d= -f1'], containerEnv(vars, '--entrypoint sh'));
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    const names = run.stdout.trim().split('\n');
+    expect(names).toEqual(expect.arrayContaining(passed));
+    expect(kept.filter(name => names.includes(name))).toEqual([]);
   });
 
   test('backup from inside the container → one object + manifest in S3 → sha256 and size match → restores to identical rows', async () => {

@@ -37,6 +37,32 @@ export interface S3Connection {
   readonly secretAccessKey: string;
 }
 
+/** The variables through which global-setup tells test files how to reach the server. */
+const TEST_ENV = {
+  endpoint: 'TEST_S3_ENDPOINT',
+  region: 'TEST_S3_REGION',
+  accessKeyId: 'TEST_S3_ACCESS_KEY_ID',
+  secretAccessKey: 'TEST_S3_SECRET_ACCESS_KEY',
+} as const;
+
+export function s3ToEnv(c: S3Connection): Record<string, string> {
+  return {
+    [TEST_ENV.endpoint]: c.endpoint,
+    [TEST_ENV.region]: c.region,
+    [TEST_ENV.accessKeyId]: c.accessKeyId,
+    [TEST_ENV.secretAccessKey]: c.secretAccessKey,
+  };
+}
+
+/** The S3 server global-setup started, or undefined when it started none. */
+export function s3FromEnv(env: NodeJS.ProcessEnv = process.env): S3Connection | undefined {
+  const endpoint = env[TEST_ENV.endpoint];
+  const accessKeyId = env[TEST_ENV.accessKeyId];
+  const secretAccessKey = env[TEST_ENV.secretAccessKey];
+  if (!endpoint || !accessKeyId || !secretAccessKey) return undefined;
+  return { endpoint, region: env[TEST_ENV.region] || 'us-east-1', accessKeyId, secretAccessKey };
+}
+
 export interface S3Server extends S3Connection {
   /** Where ceph.conf, keyring, logs and the OSD's block file live. */
   readonly dir: string;

@@ -1,144 +1,46 @@
 /**
- * How test files find the servers global-setup.ts started. Jest runs test
- * files in worker processes that share nothing with globalSetup but the
- * environment they inherit, so connection info travels as TEST_* variables.
+ * How test files find the servers global-setup.ts started, and the one skip mechanism for
+ * integration tests. Jest runs test files in worker processes that share nothing with globalSetup
+ * but the environment they inherit, so connection info travels as TEST_* variables (each server's
+ * file in this folder names its own).
  */
 import { randomBytes } from 'node:crypto';
-import type { S3Connection } from './ceph';
-import { mysqlAdmin, type MysqlAdmin, type MysqlConnection } from './mariadb';
-import { postgresAdmin, type PostgresAdmin, type PostgresConnection } from './postgres';
-import type { RedisConnection } from './redis';
+import { TEST_SERVERS, type ServerKind } from './catalog';
+import { s3FromEnv, type S3Connection } from './ceph';
+import { imageMissingReason } from './image';
+import { mysqlAdmin, mysqlFromEnv, type MysqlAdmin, type MysqlConnection } from './mariadb';
+import { postgresAdmin, postgresFromEnv, type PostgresAdmin, type PostgresConnection } from './postgres';
+import { redisFromEnv, type RedisConnection } from './redis';
+import type { EngineName } from '../../lib/registry';
 
-/** The variables global-setup.ts sets; nothing else should write them. */
-export const TEST_ENV = {
-  s3Endpoint: 'TEST_S3_ENDPOINT',
-  s3Region: 'TEST_S3_REGION',
-  s3AccessKeyId: 'TEST_S3_ACCESS_KEY_ID',
-  s3SecretAccessKey: 'TEST_S3_SECRET_ACCESS_KEY',
-  pgHost: 'TEST_PG_HOST',
-  pgPort: 'TEST_PG_PORT',
-  pgSocketDir: 'TEST_PG_SOCKET_DIR',
-  pgSuperuser: 'TEST_PG_SUPERUSER',
-  pgUser: 'TEST_PG_USER',
-  pgPassword: 'TEST_PG_PASSWORD',
-  pgVersion: 'TEST_PG_VERSION',
-  mysqlHost: 'TEST_MYSQL_HOST',
-  mysqlPort: 'TEST_MYSQL_PORT',
-  mysqlSocket: 'TEST_MYSQL_SOCKET',
-  mysqlUser: 'TEST_MYSQL_USER',
-  mysqlPassword: 'TEST_MYSQL_PASSWORD',
-  mysqlVersion: 'TEST_MYSQL_VERSION',
-  redisHost: 'TEST_REDIS_HOST',
-  redisPort: 'TEST_REDIS_PORT',
-  redisPassword: 'TEST_REDIS_PASSWORD',
-  redisVersion: 'TEST_REDIS_VERSION',
-} as const;
+export type { ServerKind };
 
-export type ServerKind = 's3' | 'postgres' | 'mysql' | 'redis';
+/**
+ * What an integration test can need: a server global-setup starts, the companion image built for
+ * an engine (`image:postgres`, by image/build.sh), or running as root (to run a server as its
+ * system user).
+ */
+export type Need = ServerKind | `image:${EngineName}` | 'root';
 
 /** Under CI a missing server is a failure, never a skip: a green run must have run every test. */
 export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.CI === 'true' || env.CI === '1';
 }
 
-export function s3ToEnv(c: S3Connection): Record<string, string> {
-  return {
-    [TEST_ENV.s3Endpoint]: c.endpoint,
-    [TEST_ENV.s3Region]: c.region,
-    [TEST_ENV.s3AccessKeyId]: c.accessKeyId,
-    [TEST_ENV.s3SecretAccessKey]: c.secretAccessKey,
-  };
-}
-
-export function postgresToEnv(c: PostgresConnection): Record<string, string> {
-  return {
-    [TEST_ENV.pgHost]: c.host,
-    [TEST_ENV.pgPort]: String(c.port),
-    [TEST_ENV.pgSocketDir]: c.socketDir,
-    [TEST_ENV.pgSuperuser]: c.superuser,
-    [TEST_ENV.pgUser]: c.user,
-    [TEST_ENV.pgPassword]: c.password,
-    [TEST_ENV.pgVersion]: String(c.version),
-  };
-}
-
-export function mysqlToEnv(c: MysqlConnection): Record<string, string> {
-  return {
-    [TEST_ENV.mysqlHost]: c.host,
-    [TEST_ENV.mysqlPort]: String(c.port),
-    [TEST_ENV.mysqlSocket]: c.socket,
-    [TEST_ENV.mysqlUser]: c.user,
-    [TEST_ENV.mysqlPassword]: c.password,
-    [TEST_ENV.mysqlVersion]: c.version,
-  };
-}
-
-export function redisToEnv(c: RedisConnection): Record<string, string> {
-  return {
-    [TEST_ENV.redisHost]: c.host,
-    [TEST_ENV.redisPort]: String(c.port),
-    [TEST_ENV.redisPassword]: c.password,
-    [TEST_ENV.redisVersion]: c.version,
-  };
-}
-
-/** The MariaDB server global-setup started, or undefined when it started none. */
-export function mysqlFromEnv(env: NodeJS.ProcessEnv = process.env): MysqlConnection | undefined {
-  const host = env[TEST_ENV.mysqlHost];
-  const port = Number(env[TEST_ENV.mysqlPort]);
-  const socket = env[TEST_ENV.mysqlSocket];
-  const password = env[TEST_ENV.mysqlPassword];
-  if (!host || !Number.isInteger(port) || port <= 0 || !socket || !password) return undefined;
-  return { host, port, socket, user: env[TEST_ENV.mysqlUser] || 'backup', password, version: env[TEST_ENV.mysqlVersion] || '' };
-}
-
-/** The Redis server global-setup started, or undefined when it started none. */
-export function redisFromEnv(env: NodeJS.ProcessEnv = process.env): RedisConnection | undefined {
-  const host = env[TEST_ENV.redisHost];
-  const port = Number(env[TEST_ENV.redisPort]);
-  const password = env[TEST_ENV.redisPassword];
-  if (!host || !Number.isInteger(port) || port <= 0 || !password) return undefined;
-  return { host, port, password, version: env[TEST_ENV.redisVersion] || '' };
-}
-
-/** The S3 server global-setup started, or undefined when it started none. */
-export function s3FromEnv(env: NodeJS.ProcessEnv = process.env): S3Connection | undefined {
-  const endpoint = env[TEST_ENV.s3Endpoint];
-  const accessKeyId = env[TEST_ENV.s3AccessKeyId];
-  const secretAccessKey = env[TEST_ENV.s3SecretAccessKey];
-  if (!endpoint || !accessKeyId || !secretAccessKey) return undefined;
-  return { endpoint, region: env[TEST_ENV.s3Region] || 'us-east-1', accessKeyId, secretAccessKey };
-}
-
-/** The PostgreSQL server global-setup started, or undefined when it started none. */
-export function postgresFromEnv(env: NodeJS.ProcessEnv = process.env): PostgresConnection | undefined {
-  const host = env[TEST_ENV.pgHost];
-  const port = Number(env[TEST_ENV.pgPort]);
-  const socketDir = env[TEST_ENV.pgSocketDir];
-  const password = env[TEST_ENV.pgPassword];
-  if (!host || !Number.isInteger(port) || port <= 0 || !socketDir || !password) return undefined;
-  return {
-    host,
-    port,
-    socketDir,
-    superuser: env[TEST_ENV.pgSuperuser] || 'postgres',
-    user: env[TEST_ENV.pgUser] || 'backup',
-    password,
-    version: Number(env[TEST_ENV.pgVersion]) || 0,
-  };
+function testServer(kind: ServerKind) {
+  return TEST_SERVERS.find(s => s.kind === kind)!;
 }
 
 function missingMessage(kind: ServerKind): string {
-  const what = { s3: 'the S3 server (Ceph radosgw)', postgres: 'PostgreSQL', mysql: 'MariaDB', redis: 'Redis' }[kind];
   return (
-    `${what} for integration tests is not available: jest's globalSetup (test/servers/global-setup.ts) did not start it. ` +
+    `${testServer(kind).label} for integration tests is not available: jest's globalSetup (test/servers/global-setup.ts) did not start it. ` +
     'Install the servers with `sudo .ci/install-servers.sh`, and check that jest\'s config has that globalSetup and that SKIP_TEST_SERVERS is not set.'
   );
 }
 
+/** Whether global-setup started the server of that kind (its TEST_* variables are set). */
 export function available(kind: ServerKind, env: NodeJS.ProcessEnv = process.env): boolean {
-  const fromEnv = { s3: s3FromEnv, postgres: postgresFromEnv, mysql: mysqlFromEnv, redis: redisFromEnv }[kind];
-  return fromEnv(env) !== undefined;
+  return testServer(kind).fromEnv(env) !== undefined;
 }
 
 /** The S3 server; throws with the reason when there is none. */
@@ -197,24 +99,49 @@ export function uniqueName(prefix = 'test'): string {
   return `${clean.slice(0, 40)}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 }
 
+/** A need that is not met here: a short reason for a skipped suite's name, and the full one for CI. */
+export interface UnmetNeed {
+  readonly need: Need;
+  readonly skip: string;
+  readonly error: string;
+}
+
+/** The needs in `needs` that are not met in this process. */
+export function unmetNeeds(needs: readonly Need[], env: NodeJS.ProcessEnv = process.env): UnmetNeed[] {
+  const unmet: UnmetNeed[] = [];
+  for (const need of needs) {
+    if (need === 'root') {
+      if (process.getuid?.() !== 0) {
+        unmet.push({ need, skip: 'not root', error: 'this test switches to another user: run it as root (CI does)' });
+      }
+    } else if (need.startsWith('image:')) {
+      const reason = imageMissingReason(need.slice('image:'.length), env);
+      if (reason) unmet.push({ need, skip: reason, error: reason });
+    } else if (!available(need as ServerKind, env)) {
+      unmet.push({ need, skip: `no ${need} server; run .ci/install-servers.sh`, error: missingMessage(need as ServerKind) });
+    }
+  }
+  return unmet;
+}
+
 /**
- * `describe` for tests that need real servers. When a server is missing it
- * skips locally (with the reason in the test name) but under CI it fails, so
- * CI can never pass by running none of them.
+ * `describe` for every test that needs more than node: real servers, a built image, root. When a
+ * need is not met it skips locally, with the reason in the suite's name, but under CI it fails, so
+ * CI can never pass by running none of them. The one skip mechanism for integration tests.
  */
-export function describeIntegration(name: string, needs: readonly ServerKind[], fn: () => void): void {
-  const missing = needs.filter((k) => !available(k));
-  if (missing.length === 0) {
+export function describeIntegration(name: string, needs: readonly Need[], fn: () => void): void {
+  const unmet = unmetNeeds(needs);
+  if (unmet.length === 0) {
     describe(name, fn);
     return;
   }
   if (isCI()) {
     describe(name, () => {
-      test('has its test servers', () => {
-        throw new Error(missing.map(missingMessage).join('\n'));
+      test(`has what it needs (${needs.join(', ')})`, () => {
+        throw new Error(unmet.map(u => u.error).join('\n'));
       });
     });
     return;
   }
-  describe.skip(`${name} [skipped: no ${missing.join(', ')} server; run .ci/install-servers.sh]`, fn);
+  describe.skip(`${name} [skipped: ${unmet.map(u => u.skip).join('; ')}]`, fn);
 }

@@ -6,8 +6,8 @@ export default async function globalTeardown(): Promise<void> {
   const servers = g[SERVERS_KEY] as TestServers | undefined;
   if (!servers) return;
   delete g[SERVERS_KEY];
-  // allSettled: one failing stop must not leave the other server running.
-  const results = await Promise.allSettled([servers.postgres?.stop(), servers.s3?.stop(), servers.mysql?.stop(), servers.redis?.stop()]);
+  // allSettled: one failing stop must not leave the other servers running.
+  const results = await Promise.allSettled(Object.values(servers).map(s => s?.stop()));
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failures.length) {
     throw new Error(`stopping test servers failed: ${failures.map((f) => String(f.reason)).join('; ')}`);

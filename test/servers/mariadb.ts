@@ -38,6 +38,37 @@ export interface MysqlConnection {
   readonly version: string;
 }
 
+/** The variables through which global-setup tells test files how to reach the server. */
+const TEST_ENV = {
+  host: 'TEST_MYSQL_HOST',
+  port: 'TEST_MYSQL_PORT',
+  socket: 'TEST_MYSQL_SOCKET',
+  user: 'TEST_MYSQL_USER',
+  password: 'TEST_MYSQL_PASSWORD',
+  version: 'TEST_MYSQL_VERSION',
+} as const;
+
+export function mysqlToEnv(c: MysqlConnection): Record<string, string> {
+  return {
+    [TEST_ENV.host]: c.host,
+    [TEST_ENV.port]: String(c.port),
+    [TEST_ENV.socket]: c.socket,
+    [TEST_ENV.user]: c.user,
+    [TEST_ENV.password]: c.password,
+    [TEST_ENV.version]: c.version,
+  };
+}
+
+/** The MariaDB server global-setup started, or undefined when it started none. */
+export function mysqlFromEnv(env: NodeJS.ProcessEnv = process.env): MysqlConnection | undefined {
+  const host = env[TEST_ENV.host];
+  const port = Number(env[TEST_ENV.port]);
+  const socket = env[TEST_ENV.socket];
+  const password = env[TEST_ENV.password];
+  if (!host || !Number.isInteger(port) || port <= 0 || !socket || !password) return undefined;
+  return { host, port, socket, user: env[TEST_ENV.user] || 'backup', password, version: env[TEST_ENV.version] || '' };
+}
+
 /** Root helpers that need only the connection info (usable from any jest worker). */
 export interface MysqlAdmin {
   /** Runs SQL as root via the unix socket; resolves with the client's tab-separated, header-less stdout. */

@@ -43,6 +43,47 @@ export interface PostgresConnection {
   readonly version: number;
 }
 
+/** The variables through which global-setup tells test files how to reach the server. */
+const TEST_ENV = {
+  host: 'TEST_PG_HOST',
+  port: 'TEST_PG_PORT',
+  socketDir: 'TEST_PG_SOCKET_DIR',
+  superuser: 'TEST_PG_SUPERUSER',
+  user: 'TEST_PG_USER',
+  password: 'TEST_PG_PASSWORD',
+  version: 'TEST_PG_VERSION',
+} as const;
+
+export function postgresToEnv(c: PostgresConnection): Record<string, string> {
+  return {
+    [TEST_ENV.host]: c.host,
+    [TEST_ENV.port]: String(c.port),
+    [TEST_ENV.socketDir]: c.socketDir,
+    [TEST_ENV.superuser]: c.superuser,
+    [TEST_ENV.user]: c.user,
+    [TEST_ENV.password]: c.password,
+    [TEST_ENV.version]: String(c.version),
+  };
+}
+
+/** The PostgreSQL server global-setup started, or undefined when it started none. */
+export function postgresFromEnv(env: NodeJS.ProcessEnv = process.env): PostgresConnection | undefined {
+  const host = env[TEST_ENV.host];
+  const port = Number(env[TEST_ENV.port]);
+  const socketDir = env[TEST_ENV.socketDir];
+  const password = env[TEST_ENV.password];
+  if (!host || !Number.isInteger(port) || port <= 0 || !socketDir || !password) return undefined;
+  return {
+    host,
+    port,
+    socketDir,
+    superuser: env[TEST_ENV.superuser] || 'postgres',
+    user: env[TEST_ENV.user] || 'backup',
+    password,
+    version: Number(env[TEST_ENV.version]) || 0,
+  };
+}
+
 /** Superuser helpers that need only the connection info (usable from any jest worker). */
 export interface PostgresAdmin {
   /** Runs SQL as the superuser via the unix socket; resolves with psql's unaligned, tuples-only stdout. */

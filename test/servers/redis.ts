@@ -30,6 +30,32 @@ export interface RedisConnection {
   readonly version: string;
 }
 
+/** The variables through which global-setup tells test files how to reach the server. */
+const TEST_ENV = {
+  host: 'TEST_REDIS_HOST',
+  port: 'TEST_REDIS_PORT',
+  password: 'TEST_REDIS_PASSWORD',
+  version: 'TEST_REDIS_VERSION',
+} as const;
+
+export function redisToEnv(c: RedisConnection): Record<string, string> {
+  return {
+    [TEST_ENV.host]: c.host,
+    [TEST_ENV.port]: String(c.port),
+    [TEST_ENV.password]: c.password,
+    [TEST_ENV.version]: c.version,
+  };
+}
+
+/** The Redis server global-setup started, or undefined when it started none. */
+export function redisFromEnv(env: NodeJS.ProcessEnv = process.env): RedisConnection | undefined {
+  const host = env[TEST_ENV.host];
+  const port = Number(env[TEST_ENV.port]);
+  const password = env[TEST_ENV.password];
+  if (!host || !Number.isInteger(port) || port <= 0 || !password) return undefined;
+  return { host, port, password, version: env[TEST_ENV.version] || '' };
+}
+
 export interface RedisServer extends RedisConnection {
   readonly pid: number;
   readonly dir: string;

@@ -4,6 +4,7 @@
  * backup runner will meet it.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import {
@@ -19,7 +20,8 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { describeIntegration, requirePostgres, requireS3, s3ClientConfig, uniqueName } from './env';
+import { s3ToEnv } from './ceph';
+import { describeIntegration, requirePostgres, requireS3, s3ClientConfig, uniqueName, unmetNeeds } from './env';
 import { PG_BINDIR } from './postgres';
 import { cleanEnv, run } from './proc';
 
@@ -140,5 +142,30 @@ describeIntegration('test PostgreSQL server', ['postgres'], () => {
       { env: cleanEnv({ PGPASSWORD: pg().password }), timeoutMs: 60_000 },
     );
     expect(stdout).toContain('COPY public.t (id, v) FROM stdin;');
+  });
+});
+
+describe('describeIntegration: what a suite needs and why it is skipped (or fails under CI)', () => {
+  // An environment in which global-setup started nothing and build.sh never ran.
+  const bare = { CDK8S_DB_BACKUP_CACHE: path.join(os.tmpdir(), uniqueName('no-image-cache')) };
+
+  test('a server global-setup did not start: the suite names it, CI gets the cause and the fix', () => {
+    const [unmet] = unmetNeeds(['mysql'], bare);
+    expect(unmet).toMatchObject({ need: 'mysql', skip: 'no mysql server; run .ci/install-servers.sh' });
+    expect(unmet.error).toMatch(/^MariaDB for integration tests is not available: jest's globalSetup \(test\/servers\/global-setup\.ts\) did not start it\..*install-servers\.sh/);
+  });
+
+  test('an image build.sh has not built: the reason names the image build', () => {
+    expect(unmetNeeds(['image:redis'], bare)).toEqual([{
+      need: 'image:redis',
+      skip: `no podman setup in ${bare.CDK8S_DB_BACKUP_CACHE} (image/build.sh has not run): run \`npx projen image:build\` first`,
+      error: `no podman setup in ${bare.CDK8S_DB_BACKUP_CACHE} (image/build.sh has not run): run \`npx projen image:build\` first`,
+    }]);
+  });
+
+  test('a server is met by the variables global-setup writes for it; root only when running as root', () => {
+    const withS3 = { ...bare, ...s3ToEnv({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 's' }) };
+    expect(unmetNeeds(['s3', 'postgres'], withS3).map(u => u.need)).toEqual(['postgres']);
+    expect(unmetNeeds(['root'], bare).map(u => u.need)).toEqual(process.getuid?.() === 0 ? [] : ['root']);
   });
 });
