@@ -1,0 +1,268 @@
+/**
+ * The contract between the constructs and the runner, tested end to end: every runner container
+ * the constructs synthesize (in many configurations) is fed, env and args as the pod would get
+ * them, to the runner's config loader, which must accept it; and for every rule both sides
+ * enforce, a value one side refuses is refused by the other too.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { Chart, Duration, Testing } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-27';
+import { BackupsChart } from '../examples/backups-chart';
+import { RestoreChart } from '../examples/restore-chart';
+import { podSpecOf } from './helpers/k8s';
+import { loadRunConfig } from '../image/src/config';
+import {
+  BackupSchedule, BackupSeries, BackupStorage, Compression, MongoBackupCronJob, MongoRestoreJob, MysqlBackupCronJob,
+  MysqlRestoreJob, PostgresBackupCronJob, PostgresRestoreJob, PostgresSslMode, PostgresVerifyCronJob,
+  RedisBackupCronJob, Retention, S3Credentials, TlsCertificate,
+} from '../lib';
+import { ENV } from '../lib/contract';
+import { ENGINE_REGISTRY } from '../lib/registry';
+import { RuleError } from '../lib/rules';
+
+/** What a Secret would hold for each variable the constructs fill by secretKeyRef. */
+const SECRET_SAMPLE: Record<string, string> = {
+  [ENGINE_REGISTRY.mongo.env.URI]: 'mongodb://backup:pw@mongo.db.svc:27017/?authSource=admin',
+};
+
+interface RunnerPod {
+  readonly where: string;
+  readonly argv: string[];
+  readonly env: Record<string, string>;
+}
+
+/** The runner container of every Job and CronJob in `chart`, with its env resolved as the kubelet would. */
+function runnerPods(chart: Chart): RunnerPod[] {
+  return Testing.synth(chart)
+    .filter(o => o.kind === 'CronJob' || o.kind === 'Job')
+    .map(o => {
+      const container = podSpecOf(o).containers[0];
+      const env: Record<string, string> = {};
+      for (const e of container.env ?? []) {
+        if (e.value !== undefined) env[e.name] = e.value;
+        else if (e.valueFrom?.secretKeyRef) env[e.name] = SECRET_SAMPLE[e.name] ?? 'value-from-a-secret';
+        else throw new Error(`${o.metadata.name}: env ${e.name} has a source the contract test does not know`);
+      }
+      return { where: `${o.kind}/${o.metadata.name}`, argv: container.args ?? [], env };
+    });
+}
+
+function storages(scope: Chart) {
+  const keys = kplus.Secret.fromSecretName(scope, 'Keys', 'backup-s3');
+  return {
+    s3: BackupStorage.s3({
+      bucket: 'backups',
+      prefix: 'prod/db',
+      endpoint: 'https://s3.example.com:9000',
+      region: 'eu-west-1',
+      credentials: S3Credentials.fromSecret(keys, { accessKeyIdKey: 'id', secretAccessKeyKey: 'key', sessionTokenKey: 'token' }),
+    }),
+    aws: BackupStorage.s3({
+      bucket: 'a.b-c', credentials: S3Credentials.fromServiceAccount(kplus.ServiceAccount.fromServiceAccountName(scope, 'Sa', 'backup')),
+    }),
+    volume: BackupStorage.volume({
+      volume: kplus.Volume.fromPersistentVolumeClaim(scope, 'Pvc', kplus.PersistentVolumeClaim.fromClaimName(scope, 'Claim', 'backups')),
+      prefix: 'nightly',
+    }),
+  };
+}
+
+/** Every construct, in the configurations users write, beside the example app. */
+function variantsChart(): Chart {
+  const chart = Testing.chart();
+  const { s3, aws, volume } = storages(chart);
+  const secret = (name: string) => ({ secret: kplus.Secret.fromSecretName(chart, `S-${name}`, name), key: 'value' });
+  const ca = TlsCertificate.fromSecret(kplus.Secret.fromSecretName(chart, 'Ca', 'db-ca'), 'ca.crt');
+  const schedule = BackupSchedule.daily({ hour: 2 });
+  const retention = Retention.policy({
+    keepLast: 0, keepHourly: 24, keepDaily: 7, keepWeekly: 4, keepMonthly: 12, keepYearly: 3, keepWithin: Duration.days(2),
+  });
+
+  const pg = new PostgresBackupCronJob(chart, 'pg', {
+    schedule,
+    storage: s3,
+    host: '10.0.0.7',
+    port: 6432,
+    database: 'orders',
+    username: 'backup',
+    password: secret('pg'),
+    sslMode: PostgresSslMode.VERIFY_FULL,
+    caCertificate: ca,
+    postgresMajor: 16,
+    dumpArgs: ['--exclude-table=audit_log', '--no-comments'],
+    compression: Compression.GZIP,
+    retention,
+    incompleteMinAge: Duration.hours(72),
+    activeDeadline: Duration.hours(12),
+  });
+  new PostgresBackupCronJob(chart, 'pg-volume', {
+    schedule, storage: volume, host: 'pg', database: 'orders', username: 'backup', backupName: 'orders.v2_x-1', compression: Compression.NONE,
+  });
+  new PostgresRestoreJob(chart, 'pg-restore', {
+    series: pg,
+    host: 'pg',
+    database: 'orders_restored',
+    username: 'owner',
+    password: secret('owner'),
+    backupId: '20261125T010203Z-1a2b3c4d',
+    restoreArgs: ['--clean', '--if-exists'],
+    allowNonEmptyTarget: true,
+  });
+  new PostgresVerifyCronJob(chart, 'pg-verify', { schedule, series: pg, assertionSql: 'SELECT true' });
+  new PostgresVerifyCronJob(chart, 'pg-verify-elsewhere', {
+    schedule, series: BackupSeries.fromName(aws, 'billing', 'postgres'), postgresMajor: 15,
+  });
+
+  const mongo = new MongoBackupCronJob(chart, 'mongo', { schedule, storage: aws, uri: secret('uri'), database: 'catalog', retention: Retention.keepLast(3) });
+  new MongoBackupCronJob(chart, 'mongo-all', { schedule, storage: volume, uri: secret('uri2'), dumpArgs: ['--oplog'] });
+  new MongoRestoreJob(chart, 'mongo-restore', { series: mongo, uri: secret('uri3'), database: 'catalog_copy' });
+
+  const mysql = new MysqlBackupCronJob(chart, 'mysql', {
+    schedule,
+    storage: s3,
+    host: 'mariadb',
+    port: 3307,
+    database: 'shop',
+    username: 'backup',
+    password: secret('my'),
+    caCertificate: TlsCertificate.fromConfigMap(kplus.ConfigMap.fromConfigMapName(chart, 'CaMap', 'db-ca'), 'ca.pem'),
+    dumpArgs: ['--ignore-table=shop.sessions'],
+  });
+  new MysqlBackupCronJob(chart, 'mysql-plain', { schedule, storage: volume, host: 'mariadb', database: 'shop', username: 'backup', tls: false });
+  new MysqlRestoreJob(chart, 'mysql-restore', { series: mysql, host: 'mariadb', database: 'shop_restored', username: 'owner', password: secret('my2') });
+
+  new RedisBackupCronJob(chart, 'redis', { schedule, storage: s3, host: 'redis', port: 6380, username: 'backup', password: secret('redis'), tls: true, caCertificate: ca });
+  new RedisBackupCronJob(chart, 'redis-plain', { schedule: BackupSchedule.hourly(), storage: aws, host: 'redis', retention: Retention.policy({ keepHourly: 24 }) });
+  return chart;
+}
+
+describe('the runner accepts exactly what the constructs synthesize', () => {
+  const charts: Array<[string, () => Chart]> = [
+    ['the example app', () => new BackupsChart(Testing.app(), 'backups', { namespace: 'backups' })],
+    ["the example's restore app", () => new RestoreChart(Testing.app(), 'restore', { namespace: 'backups', backupId: '20261125T010203Z-1a2b3c4d' })],
+    ['every construct in other configurations', variantsChart],
+  ];
+  for (const [name, make] of charts) {
+    test(name, () => {
+      const pods = runnerPods(make());
+      expect(pods.length).toBeGreaterThan(0);
+      for (const pod of pods) {
+        let config: any;
+        try {
+          config = loadRunConfig(pod.argv, pod.env);
+        } catch (err) {
+          throw new Error(`${pod.where}: the runner refuses what the construct synthesized: ${(err as Error).message}`);
+        }
+        expect({ where: pod.where, command: config.args.command, engine: config.engine?.name ?? config.engineName, name: config.name })
+          .toEqual({ where: pod.where, command: pod.argv[0], engine: pod.env[ENV.ENGINE], name: pod.env[ENV.NAME] });
+      }
+    });
+  }
+
+  test('covers every engine and every command the constructs can produce', () => {
+    const seen = new Set(runnerPods(variantsChart()).map(p => `${p.env[ENV.ENGINE]} ${p.argv[0]}`));
+    for (const [name, d] of Object.entries(ENGINE_REGISTRY)) {
+      expect(seen).toContain(`${name} backup`);
+      if (d.capabilities.restore) expect(seen).toContain(`${name} restore`);
+      if (d.capabilities.verify) expect(seen).toContain(`${name} verify`);
+    }
+  });
+});
+
+/**
+ * One rule, both sides: each case changes one input of a valid configuration, once as the
+ * construct's prop and once as the runner's variable or argument, and both must refuse it.
+ */
+describe('a value the runner refuses is refused at synth time too', () => {
+  /** A valid PostgreSQL backup pod's env and argv, to change one thing at a time. */
+  function validPod(): RunnerPod {
+    const chart = Testing.chart();
+    new PostgresBackupCronJob(chart, 'orders', {
+      schedule: BackupSchedule.daily(), storage: storages(chart).s3, host: 'pg', database: 'orders', username: 'backup',
+    });
+    return runnerPods(chart)[0];
+  }
+  function runner(change: (pod: RunnerPod) => RunnerPod): () => unknown {
+    const pod = change(validPod());
+    return () => loadRunConfig(pod.argv, pod.env);
+  }
+  const withEnv = (name: string, value: string) => (p: RunnerPod) => ({ ...p, env: { ...p.env, [name]: value } });
+  function synth(build: (chart: Chart) => void): () => unknown {
+    return () => {
+      const chart = Testing.chart();
+      build(chart);
+      Testing.synth(chart);
+    };
+  }
+  const pgProps = (chart: Chart) => ({ schedule: BackupSchedule.daily(), storage: storages(chart).s3, host: 'pg', database: 'orders', username: 'backup' });
+
+  const cases: Array<[string, () => unknown, () => unknown]> = [];
+  for (const name of ['Orders', 'orders-', '-orders', 'a'.repeat(64), 'or ders', 'orders/daily', '']) {
+    cases.push([`series name '${name}'`,
+      synth(chart => new PostgresBackupCronJob(chart, 'orders', { ...pgProps(chart), backupName: name })),
+      runner(withEnv(ENV.NAME, name))]);
+  }
+  for (const bucket of ['ab', 'Backups', 'my_bucket', '1.2.3.4', 'xn--abc', 'a..b', 'b-s3alias']) {
+    cases.push([`bucket '${bucket}'`,
+      synth(() => BackupStorage.s3({ bucket })),
+      runner(withEnv(ENV.DESTINATION, `s3://${bucket}/prod`))]);
+  }
+  for (const prefix of ['a/../b', 'a/./b', 'a b', 'a//b', 'ü']) {
+    cases.push([`prefix '${prefix}'`,
+      synth(() => BackupStorage.s3({ bucket: 'backups', prefix })),
+      runner(withEnv(ENV.DESTINATION, `s3://backups/${prefix}`))]);
+  }
+  for (const endpoint of ['ftp://s3.example.com', 'http://user:pw@s3.example.com', 'http://s3.example.com/path', 'http://s3.example.com/?x=1', 'not a url']) {
+    cases.push([`endpoint '${endpoint}'`,
+      synth(() => BackupStorage.s3({ bucket: 'backups', endpoint })),
+      runner(withEnv(ENV.AWS_ENDPOINT_URL_S3, endpoint))]);
+  }
+  for (const port of [0, 65536, 1.5, -1]) {
+    cases.push([`port ${port}`,
+      synth(chart => new PostgresBackupCronJob(chart, 'orders', { ...pgProps(chart), port })),
+      runner(withEnv(ENGINE_REGISTRY.postgres.env.PORT, String(port)))]);
+  }
+  for (const n of [-1, 1.5]) {
+    cases.push([`retention count ${n}`,
+      synth(() => Retention.keepLast(n)),
+      runner(withEnv(ENV.KEEP_LAST, String(n)))]);
+  }
+  for (const id of ['yesterday', '20261125T010203Z', '20261125T010203Z-1A2B3C4D', '20261125T010203Z-1a2b3c4d.pgdump']) {
+    cases.push([`backup id '${id}'`,
+      synth(chart => new PostgresRestoreJob(chart, 'restore', {
+        series: BackupSeries.fromName(storages(chart).s3, 'orders', 'postgres'), host: 'pg', database: 'x', username: 'u', backupId: id,
+      })),
+      runner(p => ({ ...p, argv: ['restore', id] }))]);
+  }
+  for (const arg of ['--file=/tmp/x', '-f/tmp/x', '--format=plain', '-Fp', '--dbname=other', '-d', '--host=evil', '-Z9', '--jobs=4']) {
+    cases.push([`pg_dump argument '${arg}'`,
+      synth(chart => new PostgresBackupCronJob(chart, 'orders', { ...pgProps(chart), dumpArgs: [arg] })),
+      runner(p => ({ ...p, argv: ['backup', '--', arg] }))]);
+  }
+  for (const mode of ['strict', 'VERIFY-FULL', '']) {
+    cases.push([`sslmode '${mode}'`,
+      synth(chart => new PostgresBackupCronJob(chart, 'orders', { ...pgProps(chart), sslMode: mode as PostgresSslMode })),
+      runner(withEnv(ENGINE_REGISTRY.postgres.env.SSL_MODE, mode || ' '))]);
+  }
+
+  test.each(cases)('%s', (_what, atSynth, atRun) => {
+    expect(atSynth).toThrow();
+    expect(atRun).toThrow(RuleError);
+  });
+
+  test('the valid starting point is accepted by both', () => {
+    expect(runner(p => p)).not.toThrow();
+  });
+});
+
+describe("the README's environment table", () => {
+  test('documents every variable the registry and the contract define', () => {
+    const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    const names = [
+      ...Object.values(ENV),
+      ...Object.values(ENGINE_REGISTRY).flatMap(d => Object.values(d.env) as string[]),
+    ];
+    expect(names.filter(n => !readme.includes(`\`${n}\``))).toEqual([]);
+  });
+});
