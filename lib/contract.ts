@@ -52,6 +52,17 @@ export const ENV = {
   VERIFY_DONE_FILE: 'BACKUP_VERIFY_DONE_FILE',
   /** `restore`: `true` restores into a target database that already has tables (or collections); otherwise that is refused. */
   RESTORE_FORCE: 'BACKUP_RESTORE_FORCE',
+  /**
+   * The most the pod's clock may differ from the storage's, in seconds (default 600): a run whose
+   * clock disagrees by more refuses to start (exit 2), because backup ids, retention and `latest`
+   * must not follow a wrong clock.
+   */
+  MAX_CLOCK_SKEW_SECONDS: 'BACKUP_MAX_CLOCK_SKEW_SECONDS',
+  /**
+   * Seconds without a byte of progress after which a transfer is given up (default 120): a stalled
+   * storage server fails the run in bounded time, the upload aborted.
+   */
+  STALL_TIMEOUT_SECONDS: 'BACKUP_STALL_TIMEOUT_SECONDS',
 } as const;
 
 /** restic's count rules and the variable each is written to, for the constructs and the runner. */
