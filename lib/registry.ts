@@ -6,6 +6,11 @@
  * "How the pieces fit". No cdk8s-plus import: the runner bundles this file.
  * Internal: not exported from the package index.
  */
+import { MONGODUMP_OPTIONS, MONGORESTORE_OPTIONS } from './tool-options/mongo';
+import { MARIADB_DUMP_OPTIONS, MARIADB_OPTIONS } from './tool-options/mysql';
+import { PG_DUMP_OPTIONS, PG_RESTORE_OPTIONS } from './tool-options/postgres';
+import { REDIS_CLI_OPTIONS } from './tool-options/redis';
+import { ToolOptionTable } from './tool-options/table';
 
 /** What the companion image needs for an engine. */
 export interface EngineImage {
@@ -33,13 +38,13 @@ export interface EngineTools {
 }
 
 /**
- * Options the runner sets itself and that pass-through arguments may not carry, per direction.
- * Passing them would break streaming (output files, other formats), bypass the connection
- * settings, put a secret into argv or make the tool do something other than dump or restore.
+ * The option tables (lib/tool-options/<engine>.ts) of the tools that take pass-through arguments, per
+ * direction: the tool's complete option list and the options a user may pass. Absent: the
+ * engine has no such tool, and arguments for it are refused.
  */
-export interface ReservedArgs {
-  readonly dump: readonly string[];
-  readonly restore: readonly string[];
+export interface PassThroughTables {
+  readonly dump: ToolOptionTable;
+  readonly restore?: ToolOptionTable;
 }
 
 export interface EngineDescriptor {
@@ -53,7 +58,8 @@ export interface EngineDescriptor {
   /** Which of `env` hold secrets: redacted from logs, kept from every other child process. */
   readonly secretEnv: readonly string[];
   readonly tools: EngineTools;
-  readonly reservedArgs: ReservedArgs;
+  /** What pass-through arguments (`dumpArgs`, `restoreArgs`, `backup -- …`) may carry. */
+  readonly passThrough: PassThroughTables;
   /** The stored format, recorded in the manifest; tells a restore which tool reads it. */
   readonly format: string;
   /** File extension before any compression suffix. */
@@ -83,17 +89,7 @@ const POSTGRES = {
   },
   secretEnv: ['PGPASSWORD'],
   tools: { dump: ['pg_dump'], restore: ['pg_restore'] },
-  reservedArgs: {
-    dump: [
-      '-f', '--file', '-F', '--format', '-h', '--host', '-p', '--port', '-U', '--username',
-      '-d', '--dbname', '-W', '--password', '-j', '--jobs', '-Z', '--compress',
-    ],
-    restore: [
-      '-f', '--file', '-F', '--format', '-h', '--host', '-p', '--port', '-U', '--username',
-      '-d', '--dbname', '-W', '--password', '-j', '--jobs', '-l', '--list', '-L', '--use-list',
-      '-1', '--single-transaction',
-    ],
-  },
+  passThrough: { dump: PG_DUMP_OPTIONS, restore: PG_RESTORE_OPTIONS },
   format: 'pg_dump-custom',
   extension: 'pgdump',
   defaultPort: 5432,
@@ -120,16 +116,7 @@ const MONGO = {
   },
   secretEnv: ['BACKUP_MONGO_URI'],
   tools: { dump: ['mongodump'], restore: ['mongorestore'] },
-  reservedArgs: {
-    dump: [
-      '--uri', '-h', '--host', '--port', '-u', '--username', '-p', '--password', '--out', '-o',
-      '--archive', '--gzip', '--config', '-d', '--db',
-    ],
-    restore: [
-      '--uri', '-h', '--host', '--port', '-u', '--username', '-p', '--password', '--archive', '--gzip',
-      '--config', '--dir', '-d', '--db', '--nsFrom', '--nsTo',
-    ],
-  },
+  passThrough: { dump: MONGODUMP_OPTIONS, restore: MONGORESTORE_OPTIONS },
   format: 'mongodump-archive',
   extension: 'archive',
   defaultPort: 27017,
@@ -156,19 +143,8 @@ const MYSQL = {
   },
   secretEnv: ['BACKUP_MYSQL_PASSWORD'],
   tools: { dump: ['mariadb-dump', 'mysqldump'], restore: ['mariadb', 'mysql'] },
-  reservedArgs: {
-    dump: [
-      '--defaults-file', '--defaults-extra-file', '--defaults-group-suffix', '--no-defaults', '--print-defaults',
-      '-h', '--host', '-P', '--port', '-S', '--socket', '--protocol', '-u', '--user', '-p', '--password',
-      '-r', '--result-file', '-T', '--tab', '--dir', '-X', '--xml',
-      '-A', '--all-databases', '-B', '--databases',
-    ],
-    restore: [
-      '--defaults-file', '--defaults-extra-file', '--defaults-group-suffix', '--no-defaults', '--print-defaults',
-      '-h', '--host', '-P', '--port', '-S', '--socket', '--protocol', '-u', '--user', '-p', '--password',
-      '-D', '--database', '-e', '--execute',
-    ],
-  },
+  // The tables are MariaDB's (the image's clients); the mysqldump/mysql fallbacks read the same options.
+  passThrough: { dump: MARIADB_DUMP_OPTIONS, restore: MARIADB_OPTIONS },
   format: 'mysqldump-sql',
   extension: 'sql',
   defaultPort: 3306,
@@ -194,10 +170,7 @@ const REDIS = {
   secretEnv: ['REDISCLI_AUTH'],
   // An RDB is loaded by redis-server at start; the runner has no Redis restore.
   tools: { dump: ['redis-cli'] },
-  reservedArgs: {
-    dump: ['-h', '-p', '-s', '-u', '-a', '--pass', '--user', '--askpass', '--rdb', '--functions-rdb', '--tls', '--cacert', '--cacertdir', '--insecure'],
-    restore: [],
-  },
+  passThrough: { dump: REDIS_CLI_OPTIONS },
   format: 'redis-rdb',
   extension: 'rdb',
   defaultPort: 6379,

@@ -6,7 +6,9 @@
  * package index.
  */
 import { BACKUP_ID_PATTERN, LATEST_BACKUP_ID } from './contract';
-import { EngineName, ENGINE_REGISTRY } from './registry';
+import { optionLabel, parseToolArgs } from './getopt';
+import { EngineDescriptor, EngineName, ENGINE_REGISTRY } from './registry';
+import { TableOption, VERDICT_REASONS } from './tool-options/table';
 
 /** A value breaks a rule. The runner exits 2 on it; the constructs fail the synth. */
 export class RuleError extends Error {
@@ -192,19 +194,64 @@ export function postgresSslMode(field: string, value: string): string {
 export type ToolDirection = 'dump' | 'restore';
 
 /**
- * Pass-through arguments for `engine`'s dump or restore tool: none of the options the runner sets
- * itself (as `--flag`, `--flag=value`, or a short flag with its value attached).
+ * Pass-through arguments for `engine`'s dump or restore tool, read as the tool reads them (see
+ * lib/getopt.ts: abbreviations, clusters, attached values, MariaDB's prefixes) and resolved
+ * against its complete option list (lib/tool-options/). Only options on the tool's allow-list
+ * pass; an unknown option, an ambiguous prefix, `--` or a positional argument is refused, and
+ * the error names the argument and the option the tool would have seen.
  */
 export function passThroughArgs(field: string, engine: EngineName, direction: ToolDirection, args: readonly string[]): string[] {
-  const reserved: readonly string[] = ENGINE_REGISTRY[engine].reservedArgs[direction];
+  if (!Array.isArray(args)) fail(field, `expected a list of strings, got ${typeof args}.`);
   for (const arg of args) {
     if (typeof arg !== 'string') fail(field, `every argument must be a string; got ${typeof arg}.`);
-    const flag = reserved.find(f => arg === f
-      || (f.startsWith('--') && arg.startsWith(f + '='))
-      || (!f.startsWith('--') && arg.startsWith(f) && !arg.startsWith('--')));
-    if (flag) {
-      fail(field, `'${flag}' is set by the runner (input or output, format, connection or password) and cannot be passed through; remove it and use the construct's props instead.`);
+  }
+  if (args.length === 0) return [];
+  const descriptor: EngineDescriptor = ENGINE_REGISTRY[engine];
+  const table = descriptor.passThrough[direction];
+  if (table === undefined) fail(field, `the runner has no ${direction} tool for ${descriptor.title}, so it takes no arguments; remove them.`);
+  const see = `the options ${table.tool} takes here are listed in the README under "Pass-through options"`;
+  for (const parsed of parseToolArgs(table.syntax, table.options, args, table.tool)) {
+    const quoted = `'${parsed.text}'`;
+    switch (parsed.kind) {
+      case 'positional':
+        fail(field, `${quoted} is a positional argument, which ${table.tool} would take as ${table.positional}; only options pass through, so remove it (${see}).`);
+      case 'end-of-options':
+        fail(field, `${quoted} ends ${table.tool}'s options, so what follows would be positional arguments (${table.positional}); remove it.`);
+      case 'invalid':
+        fail(field, `${quoted} ${parsed.problem}; remove it or spell the option out (${see}).`);
+      case 'option': {
+        const option = parsed.option as TableOption;
+        const label = optionLabel(option);
+        if (option.verdict !== 'allow') {
+          const note = option.note === undefined ? '' : ` (${option.note})`;
+          const fix = option.verdict === 'connection' ? "remove it and use the construct's props instead" : 'remove it';
+          fail(field, `${quoted} is ${table.tool}'s ${label}, ${VERDICT_REASONS[option.verdict]}${note}; ${fix} (${see}).`);
+        }
+        if (parsed.prefixes.includes('maximum')) {
+          fail(field, `${quoted} is ${table.tool}'s ${label} with the 'maximum-' prefix, which sets an upper limit for the server, not for this run; remove it.`);
+        }
+        if (parsed.prefixes.some(p => p !== 'loose') && (option.value !== 'none' || parsed.value !== undefined)) {
+          fail(field, `${quoted} is ${table.tool}'s ${label} with a '${parsed.prefixes.find(p => p !== 'loose')}-' prefix, which only turns an on/off option off or on; give the option itself with its value.`);
+        }
+        if (option.value === 'none' && parsed.value !== undefined && parsed.prefixes.length === 0) {
+          fail(field, `${quoted} is ${table.tool}'s ${label} with a value; give it without one (--skip-${option.long} turns it off).`);
+        }
+        if (table.syntax === 'go-flags' && parsed.short) {
+          fail(field, `${quoted} is ${table.tool}'s ${label}; give it by its long name, as --${option.long}, which is how pass-through options are checked.`);
+        }
+      }
     }
   }
   return [...args];
+}
+
+/** The fewest seconds `BACKUP_STALL_TIMEOUT_SECONDS` may give: a slow but moving transfer must never look stalled. */
+export const MIN_STALL_TIMEOUT_SECONDS = 10;
+
+/** A stall timeout in whole seconds (from `wholeSeconds` or `countFromText`): at least MIN_STALL_TIMEOUT_SECONDS. */
+export function stallTimeoutSeconds(field: string, seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds < MIN_STALL_TIMEOUT_SECONDS) {
+    fail(field, `${seconds}s is too short: a slow transfer could be given up while it still moves. Give at least ${MIN_STALL_TIMEOUT_SECONDS} seconds; the default is 120.`);
+  }
+  return seconds;
 }

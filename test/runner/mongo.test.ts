@@ -174,7 +174,7 @@ describe('mongo restore through the runner with a stand-in mongorestore', () => 
   test('a reserved restore argument is a configuration error before anything starts', async () => {
     const run = await runRunner(env({ [V.DATABASE]: 'shop' }), ['restore', '--', '--nsTo=other.*']);
     expect(run.code).toBe(2);
-    expect(run.last.msg).toMatch(/^configuration error: restore-tool arguments: '--nsTo' is set by the runner/);
+    expect(run.last.msg).toMatch(/^configuration error: restore-tool arguments: '--nsTo=other\.\*' is mongorestore's --nsTo, which the runner sets itself/);
     expect(readRecords(record)).toEqual([]);
   });
 });

@@ -266,4 +266,71 @@ describeIntegration('runner: MariaDB → S3 (radosgw), real servers', ['mysql', 
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  describe('pass-through options (#9): allowed ones reach mariadb-dump and mariadb, refused ones start nothing', () => {
+    const ptPrefix = 'pass-through';
+    let small: string;
+
+    beforeAll(async () => {
+      small = uniqueName('pt').replace(/-/g, '_');
+      await my.createDatabase(small);
+      await my.sql(`
+        CREATE TABLE orders (id int PRIMARY KEY, item varchar(50) NOT NULL) ENGINE=InnoDB;
+        INSERT INTO orders SELECT seq, CONCAT('item ', seq) FROM seq_1_to_100;
+        CREATE TABLE sessions (id int PRIMARY KEY, token varchar(50)) ENGINE=InnoDB;
+        INSERT INTO sessions VALUES (1, 'left out by --ignore-table');
+        CREATE TRIGGER orders_ins BEFORE INSERT ON orders FOR EACH ROW SET NEW.item = UPPER(NEW.item);
+      `, small);
+    });
+
+    const ptEnv = (extra: NodeJS.ProcessEnv = {}) => runnerEnv({ ...b.runnerEnv(ptPrefix), [MYV.DATABASE]: small, ...extra });
+    const ptObjects = async () => Object.keys(await b.objects()).filter(k => k.startsWith(`${ptPrefix}/`));
+
+    test('--ignore-table and --skip-triggers: backup; a restore with --max-allowed-packet and --binary-mode', async () => {
+      const backup = await runRunner(ptEnv(), ['backup', '--', '--ignore-table', `${small}.sessions`, '--skip-triggers']);
+      expect(backup.code).toBe(0);
+      expect(backup.last).toMatchObject({ msg: 'backup complete' });
+
+      const target = uniqueName('pttgt').replace(/-/g, '_');
+      await my.createDatabase(target);
+      await my.sql(`GRANT ALL PRIVILEGES ON ${quoteMysqlIdent(target)}.* TO 'backup'@'127.0.0.1';`);
+      const restored = await runRunner(ptEnv({ [MYV.DATABASE]: target }), ['restore', 'latest', '--', '--max-allowed-packet=64M', '--binary-mode']);
+      expect({ code: restored.code, last: restored.last.msg }).toEqual({ code: 0, last: 'restore complete' });
+      const tablesOf = async (db: string) => (await my.sql('SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = DATABASE();', db)).trim();
+      const triggersOf = async (db: string) => (await my.sql('SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = DATABASE();', db)).trim();
+      expect(await tablesOf(small)).toBe('orders,sessions');
+      expect(await tablesOf(target)).toBe('orders');
+      expect(await triggersOf(small)).toBe('1');
+      expect(await triggersOf(target)).toBe('0');
+      const rows = (db: string) => my.sql('SELECT COUNT(*), MD5(GROUP_CONCAT(id, item ORDER BY id)) FROM orders;', db);
+      expect(await rows(target)).toBe(await rows(small));
+    });
+
+    test.each<[string, string[], RegExp]>([
+      ['backup', ['--datab'], /dump-tool arguments: '--datab' is mariadb-dump's --databases \(-B\)/],
+      ['backup', ['--result=OUT'], /dump-tool arguments: '--result=.*' is mariadb-dump's --result-file \(-r\)/],
+      ['backup', ['-vrOUT'], /dump-tool arguments: '-vr.*' is mariadb-dump's --result-file \(-r\)/],
+      ['backup', ['--loose-result-file=OUT'], /dump-tool arguments: '--loose-result-file=.*' is mariadb-dump's --result-file/],
+      ['backup', ['--skip-single-transaction'], /dump-tool arguments: '--skip-single-transaction' is mariadb-dump's --single-transaction, which the runner sets itself/],
+      ['backup', ['other_db'], /dump-tool arguments: 'other_db' is a positional argument/],
+      ['restore', ['--datab=mysql'], /restore-tool arguments: '--datab=mysql' is mariadb's --database \(-D\)/],
+      // Found by this file: the dumps carry no USE lines, so --one-database made mariadb skip every statement and exit 0.
+      ['restore', ['-o'], /restore-tool arguments: '-o' is mariadb's --one-database \(-o\), .*skip every statement/],
+      ['restore', ['mysql'], /restore-tool arguments: 'mysql' is a positional argument, which mariadb would take as the database to restore into/],
+    ])('%s -- %j: exit 2 before anything starts, nothing written anywhere', async (command, args, expected) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-pt-'));
+      try {
+        const before = await ptObjects();
+        const run = await runRunner(ptEnv(), [command, '--', ...args.map(a => a.replace('OUT', path.join(dir, 'out')))]);
+        expect(run.code).toBe(2);
+        expect(run.last.level).toBe('error');
+        expect(run.last.msg).toMatch(expected);
+        expect(run.lines.some(l => l.msg === 'dump starting' || l.msg === 'restore target')).toBe(false);
+        expect(fs.readdirSync(dir)).toEqual([]);
+        expect(await ptObjects()).toEqual(before);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
 });

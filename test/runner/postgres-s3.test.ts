@@ -7,6 +7,7 @@
  * data is flowing and a multipart upload is open.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,7 +18,7 @@ import { ENV } from '../../lib/contract';
 import { ENGINE_REGISTRY } from '../../lib/registry';
 import { describeIntegration, requirePostgres, requireS3, uniqueName } from '../servers/env';
 import { freePort } from '../servers/ports';
-import { PG_BINDIR, tableDigests } from '../servers/postgres';
+import { PG_BINDIR, quoteIdent, tableDigests } from '../servers/postgres';
 
 jest.setTimeout(300_000);
 
@@ -273,6 +274,84 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
       expect((await run.exited).code).toBe(1);
       expect(run.lines[run.lines.length - 1].msg).toBe('backup failed: pg_dump was killed by SIGKILL');
       expect(listFiles()).toEqual([]);
+    });
+  });
+
+  describe('pass-through options (#9): allowed ones reach pg_dump and pg_restore, refused ones start nothing', () => {
+    const ptPrefix = 'pass-through';
+    let small: string;
+    let owner: string;
+    let ownerPassword: string;
+
+    beforeAll(async () => {
+      small = uniqueName('pt').replace(/-/g, '_');
+      owner = uniqueName('ptowner').replace(/-/g, '_');
+      ownerPassword = randomBytes(12).toString('hex');
+      await pg.psql(`CREATE ROLE ${quoteIdent(owner)} LOGIN PASSWORD '${ownerPassword}';`);
+      await pg.createDatabase(small);
+      await pg.psql(`
+        CREATE TABLE orders (id int PRIMARY KEY, item text NOT NULL);
+        INSERT INTO orders SELECT g, 'item ' || g FROM generate_series(1, 100) g;
+        CREATE TABLE audit_log (id int, what text);
+        INSERT INTO audit_log VALUES (1, 'left out by --exclude-table');
+        CREATE SCHEMA reporting;
+        CREATE TABLE reporting.daily (day date);
+        INSERT INTO reporting.daily VALUES ('2024-01-01');
+      `, small);
+    });
+
+    const ptEnv = (extra: NodeJS.ProcessEnv = {}) => runnerEnv({ ...b.runnerEnv(ptPrefix), [PGV.DATABASE]: small, ...extra });
+    const ptObjects = async () => Object.keys(await objects()).filter(k => k.startsWith(`${ptPrefix}/`));
+    const relations = async (db: string) => (await pg.psql(`SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY schemaname, tablename) FROM pg_tables
+      WHERE schemaname NOT IN ('pg_catalog', 'information_schema');`, db)).trim();
+
+    test('--exclude-table, --schema and --no-owner: backup; a pg_restore --clean --if-exists restore over existing tables', async () => {
+      const backup = await runRunner(ptEnv(), ['backup', '--', '--exclude-table=audit_log', '--schema=public', '--no-owner']);
+      expect(backup.code).toBe(0);
+      expect(backup.last).toMatchObject({ msg: 'backup complete' });
+
+      // A target that already has an orders table with other rows, owned by the restoring role.
+      const target = uniqueName('pttgt').replace(/-/g, '_');
+      await pg.psql(`CREATE DATABASE ${quoteIdent(target)} OWNER ${quoteIdent(owner)};`);
+      await pg.psql(`CREATE TABLE orders (id int PRIMARY KEY, item text); INSERT INTO orders VALUES (-1, 'stale');
+        ALTER TABLE orders OWNER TO ${quoteIdent(owner)};`, target);
+      const asOwner = ptEnv({ [PGV.USER]: owner, [PGV.PASSWORD]: ownerPassword, [PGV.DATABASE]: target, [ENV.RESTORE_FORCE]: 'true' });
+
+      // Without --clean the existing table stops the restore, and the single transaction leaves the target as it was.
+      const plain = await runRunner(asOwner, ['restore']);
+      expect(plain.code).toBe(1);
+      expect((await pg.psql('SELECT string_agg(id::text, \',\') FROM orders;', target)).trim()).toBe('-1');
+
+      const restored = await runRunner(asOwner, ['restore', 'latest', '--', '--clean', '--if-exists']);
+      expect(restored.code).toBe(0);
+      expect(restored.last).toMatchObject({ msg: 'restore complete' });
+      expect(await tableDigests(pg, target, ['orders'])).toEqual(await tableDigests(pg, small, ['orders']));
+      // --exclude-table and --schema took effect in the dump.
+      expect(await relations(target)).toBe('public.orders');
+      expect(await relations(small)).toBe('public.audit_log,public.orders,reporting.daily');
+    });
+
+    test.each<[string, string[], RegExp]>([
+      ['backup', ['--dbn=postgres'], /dump-tool arguments: '--dbn=postgres' is pg_dump's --dbname \(-d\)/],
+      ['backup', ['dbname=postgres'], /dump-tool arguments: 'dbname=postgres' is a positional argument, which pg_dump would take as the database to dump/],
+      ['backup', ['--form=p'], /dump-tool arguments: '--form=p' is pg_dump's --format \(-F\), which the runner sets itself/],
+      ['backup', ['-vf', 'OUT'], /dump-tool arguments: '-vf' is pg_dump's --file \(-f\)/],
+      ['restore', ['--dbn=postgres'], /restore-tool arguments: '--dbn=postgres' is pg_restore's --dbname \(-d\)/],
+      ['restore', ['-C'], /restore-tool arguments: '-C' is pg_restore's --create \(-C\)/],
+    ])('%s -- %j: exit 2 before anything starts, nothing written anywhere', async (command, args, expected) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-pt-'));
+      try {
+        const before = await ptObjects();
+        const run = await runRunner(ptEnv(), [command, '--', ...args.map(a => a.replace('OUT', path.join(dir, 'out')))]);
+        expect(run.code).toBe(2);
+        expect(run.last.level).toBe('error');
+        expect(run.last.msg).toMatch(expected);
+        expect(run.lines.some(l => l.msg === 'dump starting' || l.msg === 'restore target')).toBe(false);
+        expect(fs.readdirSync(dir)).toEqual([]);
+        expect(await ptObjects()).toEqual(before);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });
