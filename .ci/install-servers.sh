@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests start throwaway copies of
 # (see test/servers/): PostgreSQL 15, Ceph mon/osd/radosgw (S3), MariaDB,
-# Redis, plus the zstd CLI. Debian 12, run as root. Safe to run again: apt
-# skips what is already installed, and the whole thing is skipped when every
-# binary is already there (the common case on a reused machine).
+# Redis, plus the zstd CLI and faketime (the clock-skew tests run the runner
+# under it). Debian 12, run as root. Safe to run again: apt skips what is
+# already installed, and the whole thing is skipped when every binary is
+# already there (the common case on a reused machine).
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
@@ -14,6 +15,7 @@ packages=(
   mariadb-server mariadb-client
   redis-server redis-tools
   zstd
+  faketime
 )
 
 # The binaries test/servers/*.ts actually execute. If all exist, apt is not
@@ -26,6 +28,7 @@ binaries=(
   /usr/sbin/mariadbd /usr/bin/mariadb-install-db /usr/bin/mariadb
   /usr/bin/redis-server /usr/bin/redis-cli
   /usr/bin/zstd
+  /usr/bin/faketime
 )
 
 missing=()

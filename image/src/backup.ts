@@ -3,6 +3,7 @@
  * at the backup's key and the failure is reported with one cause.
  */
 import { Readable } from 'node:stream';
+import { storageNow } from './clock';
 import { COMPRESSION_SUFFIX, checkCompressor } from './compress';
 import { BackupConfig } from './config';
 import { DumpCommand, DumpPlan } from './engines/engine';
@@ -54,9 +55,10 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     runnerVersion: RUNNER_VERSION,
   });
 
-  // Everything that can be checked is checked before the dump starts and anything is written.
+  // Everything that can be checked is checked before the dump starts and anything is written,
+  // the pod's clock included: it names the backup, and a wrong name misleads whoever reads it.
   const [plan] = await allSettledOrFirstError([
-    engine.backup.preflight() as Promise<DumpPlan>, storage.preflight(signal), checkCompressor(config.compression, env),
+    engine.backup.preflight() as Promise<DumpPlan>, storageNow(storage, signal), checkCompressor(config.compression, env),
   ]);
   signal.throwIfAborted();
 

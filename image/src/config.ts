@@ -9,17 +9,30 @@ import { createEngine } from './engines';
 import { Engine } from './engines/engine';
 import { ConfigError, capabilityError } from './errors';
 import { RetentionPolicy } from './retention';
+import { DEFAULT_STALL_TIMEOUT_MS } from './storage/stall';
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from './storage/storage';
 import { VerifySettings, readVerifySettings } from './verify';
 import { COMMAND, COMPRESSIONS, CompressionName, ENV, RETENTION_COUNT_ENV } from '../../lib/contract';
 import { ENGINE_NAMES, ENGINE_REGISTRY, EngineName, engineDescriptor } from '../../lib/registry';
 import {
-  booleanFromText, bucketName, countFromText, endpointUrl, keyPrefix, nonEmpty, passThroughArgs, regionName, seriesName,
+  booleanFromText, bucketName, countFromText, endpointUrl, keyPrefix, nonEmpty, passThroughArgs, regionName, seriesName, stallTimeoutSeconds,
 } from '../../lib/rules';
 
 const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
 const DEFAULT_INCOMPLETE_MIN_AGE_SECONDS = 172_800;
 
-export interface S3Destination {
+/** What every destination has. */
+interface DestinationBase {
+  /**
+   * The most the pod's clock may differ from the storage's (BACKUP_MAX_CLOCK_SKEW_SECONDS); the
+   * storage's default when not given.
+   */
+  readonly maxClockSkewMs?: number;
+  /** Milliseconds without progress after which a transfer fails (BACKUP_STALL_TIMEOUT_SECONDS); the storage's default when not given. */
+  readonly stallTimeoutMs?: number;
+}
+
+export interface S3Destination extends DestinationBase {
   readonly kind: 's3';
   readonly bucket: string;
   /** Key prefix without leading or trailing '/', '' for none. */
@@ -29,7 +42,7 @@ export interface S3Destination {
   readonly forcePathStyle: boolean;
 }
 
-export interface FileDestination {
+export interface FileDestination extends DestinationBase {
   readonly kind: 'file';
   /** Absolute directory that receives the backups. */
   readonly dir: string;
@@ -97,7 +110,8 @@ export type RunConfig = BackupConfig | ListConfig | PruneConfig | RestoreConfig 
  */
 export function loadRunConfig(argv: readonly string[], env: NodeJS.ProcessEnv): RunConfig {
   const args = parseArgs(argv);
-  const series = { args, destination: readDestination(env), name: readName(env) };
+  const destination = { ...readDestination(env), maxClockSkewMs: readMaxClockSkewMs(env), stallTimeoutMs: readStallTimeoutMs(env) };
+  const series = { args, destination, name: readName(env) };
   switch (args.command) {
     case COMMAND.BACKUP: {
       const engine = createEngine(readEngineName(env), env);
@@ -190,6 +204,21 @@ function readRetention(env: NodeJS.ProcessEnv): RetentionPolicy | undefined {
 /** Milliseconds after which an incomplete leftover may be removed. */
 function readIncompleteMinAgeMs(env: NodeJS.ProcessEnv): number {
   return (readCount(env, ENV.INCOMPLETE_MIN_AGE_SECONDS) ?? DEFAULT_INCOMPLETE_MIN_AGE_SECONDS) * 1000;
+}
+
+/** BACKUP_MAX_CLOCK_SKEW_SECONDS in milliseconds: every command reads or deletes by the storage's clock. */
+function readMaxClockSkewMs(env: NodeJS.ProcessEnv): number {
+  const seconds = readCount(env, ENV.MAX_CLOCK_SKEW_SECONDS);
+  if (seconds === undefined) return DEFAULT_MAX_CLOCK_SKEW_MS;
+  // The constructs refuse 0 too (maxClockSkew is a positive Duration): no clock agrees to the millisecond.
+  if (seconds < 1) throw new ConfigError(`${ENV.MAX_CLOCK_SKEW_SECONDS}: '${env[ENV.MAX_CLOCK_SKEW_SECONDS]}' must be a whole number of seconds of 1 or more; unset it for the default of ${DEFAULT_MAX_CLOCK_SKEW_MS / 1000}.`);
+  return seconds * 1000;
+}
+
+/** BACKUP_STALL_TIMEOUT_SECONDS in milliseconds: every command reads or writes the storage. */
+function readStallTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const seconds = readCount(env, ENV.STALL_TIMEOUT_SECONDS);
+  return seconds === undefined ? DEFAULT_STALL_TIMEOUT_MS : stallTimeoutSeconds(ENV.STALL_TIMEOUT_SECONDS, seconds) * 1000;
 }
 
 function readProgressInterval(env: NodeJS.ProcessEnv): number {

@@ -41,7 +41,14 @@ async function backup(config: BackupConfig, { env, log, signal }: Context): Prom
   if (!config.retention) return 0;
   try {
     await runPrune({
-      storage, prefix: storage.seriesPrefix(config.name), policy: config.retention, incompleteMinAgeMs: config.incompleteMinAgeMs, log, signal,
+      storage,
+      prefix: storage.seriesPrefix(config.name),
+      policy: config.retention,
+      incompleteMinAgeMs: config.incompleteMinAgeMs,
+      log,
+      signal,
+      // Whatever the clocks say, a run never removes the backup it just made.
+      justCompleted: result.key,
     });
   } catch (err) {
     // The backup is stored; the run still fails, so a retention that stopped working is seen.

@@ -1,10 +1,13 @@
 /**
  * The manifest, written last next to the data: a backup exists only if its manifest does. It says
  * what the data is and how to check it. No secret goes in here: only names, sizes and versions.
+ *
+ * A manifest is read back from storage anyone with write access could have changed, so it is
+ * checked against MANIFEST_SCHEMA, the one description of its fields, before the runner uses any.
  */
 import { ServerInfo, ToolInfo } from './engines/engine';
-import { CompressionName } from '../../lib/contract';
-import { EngineName } from '../../lib/registry';
+import { COMPRESSIONS, CompressionName } from '../../lib/contract';
+import { ENGINE_NAMES, EngineName } from '../../lib/registry';
 
 export const MANIFEST_FORMAT_VERSION = 1;
 
@@ -29,4 +32,97 @@ export interface Manifest {
   readonly finishedAt: string;
   readonly durationSeconds: number;
   readonly runner: { readonly version: string };
+}
+
+/** A manifest that is not JSON, or not what MANIFEST_SCHEMA describes. */
+export class ManifestError extends Error {
+  public readonly name = 'ManifestError';
+}
+
+/** A check of one value: undefined when it is right, else what is wrong, e.g. "must be a string, got 5". */
+type Check = (value: unknown) => string | undefined;
+
+function shown(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}
+
+const string: Check = v => (typeof v === 'string' ? undefined : `must be a string, got ${shown(v)}`);
+const nonEmptyString: Check = v => (typeof v === 'string' && v !== '' ? undefined : `must be a non-empty string, got ${shown(v)}`);
+const byteCount: Check = v => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `must be a whole number of bytes, got ${shown(v)}`);
+const seconds: Check = v => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? undefined : `must be a number of seconds, got ${shown(v)}`);
+const time: Check = v => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? undefined : `must be an ISO 8601 time, got ${shown(v)}`);
+const sha256: Check = v => (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? undefined : `must be 64 lowercase hex digits, got ${shown(v)}`);
+const oneOf = (values: readonly string[]): Check => v => (values.includes(v as string) ? undefined : `must be one of ${values.join(', ')}, got ${shown(v)}`);
+const orNull = (check: Check): Check => v => (v === null ? undefined : check(v) && `${check(v)} or null`);
+const object = (fields: Record<string, Check>): Check => v => {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return `must be an object, got ${shown(v)}`;
+  for (const [name, check] of Object.entries(fields)) {
+    const problem = check((v as Record<string, unknown>)[name]);
+    if (problem) return `.${name} ${problem}`;
+  }
+  return undefined;
+};
+
+interface Field {
+  readonly check: Check;
+  /**
+   * Needed to restore or check a backup. The others describe it (for `list` and people) and are
+   * checked when present: manifests written by hand or by other tools may leave them out.
+   */
+  readonly required: boolean;
+}
+
+/** Every field of a format-1 manifest. Fields it does not name are ignored. */
+export const MANIFEST_SCHEMA: { readonly [K in keyof Manifest]: Field } = {
+  formatVersion: {
+    required: true,
+    check: v => (v === MANIFEST_FORMAT_VERSION ? undefined
+      : `is ${shown(v)}; this runner reads format ${MANIFEST_FORMAT_VERSION} only (was the backup made by a newer runner? restore it with that version's image)`),
+  },
+  engine: { required: true, check: oneOf(ENGINE_NAMES) },
+  database: { required: true, check: orNull(string) },
+  key: { required: true, check: nonEmptyString },
+  bytes: { required: true, check: byteCount },
+  rawBytes: { required: false, check: orNull(byteCount) },
+  sha256: { required: true, check: sha256 },
+  compression: { required: true, check: oneOf(COMPRESSIONS) },
+  format: { required: true, check: nonEmptyString },
+  tool: { required: false, check: object({ name: nonEmptyString, version: string }) },
+  server: { required: false, check: object({ version: orNull(string) }) },
+  startedAt: { required: false, check: time },
+  finishedAt: { required: false, check: time },
+  durationSeconds: { required: false, check: seconds },
+  runner: { required: false, check: object({ version: string }) },
+};
+
+/**
+ * The manifest stored at `key`, from its text. Throws a ManifestError "manifest <key> is not
+ * valid: <what>" naming every field that is wrong, the format version first.
+ */
+export function parseManifest(key: string, text: string): Manifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ManifestError(`manifest ${key} is not valid: it is not JSON (${(err as Error).message})`, { cause: err });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ManifestError(`manifest ${key} is not valid: it must be a JSON object, got ${Array.isArray(value) ? 'an array' : shown(value)}`);
+  }
+  const fields = value as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const [name, field] of Object.entries(MANIFEST_SCHEMA) as Array<[string, Field]>) {
+    if (!(name in fields) || fields[name] === undefined) {
+      if (field.required) problems.push(`${name} is missing`);
+      continue;
+    }
+    const problem = field.check(fields[name]);
+    if (problem) problems.push(`${name} ${problem}`);
+    // An unknown version may mean anything in its other fields: say that alone.
+    if (name === 'formatVersion' && problem) break;
+  }
+  if (problems.length) throw new ManifestError(`manifest ${key} is not valid: ${problems.join('; ')}`);
+  return fields as unknown as Manifest;
 }

@@ -1,11 +1,13 @@
 /**
  * `prune`: applies the KEEP_* policy (retention.ts: restic's forget vocabulary, and the newest
  * backup is always kept) to the series' complete backups, and removes its incomplete leftovers
- * once they are older than the minimum age (younger ones may still be being written). A backup's
+ * once they are older than the minimum age (younger ones may still be being written). Order,
+ * periods and ages are on the storage's clock (catalog.ts); the run refuses to start when the
+ * pod's clock disagrees with it. Only the series' own keys are touched. A backup's
  * manifest is deleted before its data, so a half-pruned backup is never listed as complete, only
  * as data without a manifest, which a later prune removes.
  */
-import { Leftover, readCatalog } from './catalog';
+import { Leftover, newestFirst, readCatalog } from './catalog';
 import { describeError } from './errors';
 import { Logger } from './log';
 import { RetentionPolicy, applyRetention } from './retention';
@@ -19,7 +21,8 @@ export interface PruneOptions {
   readonly log: Logger;
   /** Stops the run between (and during) storage calls; what is removed by then stays removed. */
   readonly signal: AbortSignal;
-  readonly now?: Date;
+  /** The data key of a backup this run just completed: kept whatever the policy and the times say. */
+  readonly justCompleted?: string;
 }
 
 export interface PruneResult {
@@ -32,18 +35,28 @@ export interface PruneResult {
 
 export async function runPrune(o: PruneOptions): Promise<PruneResult> {
   const { storage, log, signal } = o;
-  const now = (o.now ?? new Date()).getTime();
   const catalog = await readCatalog(storage, o.prefix, signal);
+  const now = catalog.now.getTime();
   const decision = applyRetention(catalog.backups, o.policy);
+  const justCompleted = decision.remove.find(b => b.key === o.justCompleted);
+  if (justCompleted) {
+    decision.remove.splice(decision.remove.indexOf(justCompleted), 1);
+    decision.keep.push(justCompleted);
+    decision.keep.sort(newestFirst);
+    decision.reasons.set(justCompleted.id, ['just completed']);
+  }
   let failures = 0;
-  for (const b of decision.keep) log.info('keep', { id: b.id, key: b.key, reasons: decision.reasons.get(b.id) });
+  for (const b of catalog.backups.filter(x => x.skewed)) {
+    log.warn(`backup ${b.id} is named by a clock that ran ahead: its id says ${b.idTime.toISOString()}, the storage recorded it at ${b.time.toISOString()}; ordered by the storage's time`, { id: b.id, key: b.key, skewed: true });
+  }
+  for (const b of decision.keep) log.info('keep', { id: b.id, key: b.key, storedAt: b.time.toISOString(), reasons: decision.reasons.get(b.id) });
   let removed = 0;
   for (const b of decision.remove) {
     try {
       await storage.delete(b.manifestKey, signal);
       await storage.delete(b.key, signal);
       removed++;
-      log.info('remove', { id: b.id, key: b.key, reasons: ['not kept by the policy'] });
+      log.info('remove', { id: b.id, key: b.key, storedAt: b.time.toISOString(), reasons: ['not kept by the policy'] });
     } catch (err) {
       // Stopped, not failed: the run ends here with the signal's reason.
       signal.throwIfAborted();

@@ -9,18 +9,19 @@
  * transaction rolls back, and their input is closed only afterwards.
  */
 import { once } from 'node:events';
-import { Readable, Transform, Writable } from 'node:stream';
+import { Readable, Transform, TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Catalog, CatalogEntry, readCatalog, readManifest, resolveBackup } from './catalog';
-import { checkCompressor, startDecompressor } from './compress';
+import { Catalog, CatalogEntry, chooseBackup, readCatalog } from './catalog';
+import { Decompressor, checkCompressor, startDecompressor } from './compress';
 import { Engine, RestoreCommand, RestorePlan } from './engines/engine';
-import { ConfigError, allSettledOrFirstError, capabilityError } from './errors';
+import { ConfigError, allSettledOrFirstError, capabilityError, describeError } from './errors';
 import { HashCheck, IntegrityError, checkStoredObject } from './integrity';
 import { Logger } from './log';
 import { Manifest } from './manifest';
+import { ExitStatus } from './proc';
 import { Storage } from './storage/storage';
 import { ToolExitError, startTool } from './tool';
-import { ENV } from '../../lib/contract';
+import { CompressionName, ENV } from '../../lib/contract';
 
 export interface RestoreOptions {
   readonly storage: Storage;
@@ -48,12 +49,11 @@ export interface RestoreResult {
   readonly target: RestorePlan;
 }
 
-/** The backup a ref names, with its manifest. */
+/** The backup a ref names, with its manifest: `latest` skips damaged backups (chooseBackup). */
 async function findBackup(
-  storage: Storage, prefix: string, ref: string, signal: AbortSignal, catalog?: Catalog,
+  storage: Storage, prefix: string, ref: string, log: Logger, signal: AbortSignal, catalog?: Catalog,
 ): Promise<{ entry: CatalogEntry; manifest: Manifest }> {
-  const entry = resolveBackup(catalog ?? await readCatalog(storage, prefix, signal), ref, `${storage.location} under ${prefix}`);
-  return { entry, manifest: await readManifest(storage, entry, signal) };
+  return chooseBackup(storage, catalog ?? await readCatalog(storage, prefix, signal), ref, `${storage.location} under ${prefix}`, log, signal);
 }
 
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
@@ -61,7 +61,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const restore = engine.restore;
   if (!restore) throw capabilityError(engine.descriptor, 'restore');
   const started = Date.now();
-  const { entry, manifest } = await findBackup(storage, o.prefix, o.ref, signal, o.catalog);
+  const { entry, manifest } = await findBackup(storage, o.prefix, o.ref, log, signal, o.catalog);
   if (manifest.engine !== engine.name) {
     throw new ConfigError(`backup ${entry.id} is a ${manifest.engine} backup but ${ENV.ENGINE} is '${engine.name}'`);
   }
@@ -110,6 +110,61 @@ interface Observed {
   readonly consequence: boolean;
 }
 
+/** The stored bytes are not in the compression the manifest names: the runner's own check. */
+export class CompressionMismatchError extends Error {
+  public readonly name = 'CompressionMismatchError';
+}
+
+/** The compression a stored object's first bytes show: a zstd frame (or a skippable frame), gzip, or neither. */
+export function compressionOf(head: Buffer): CompressionName {
+  const startsWith = (bytes: number[], at = 0) => bytes.every((b, i) => head[at + i] === b);
+  // A zstd frame starts 28 b5 2f fd; a skippable frame, which zstd -d accepts first, 5x 2a 4d 18.
+  if (startsWith([0x28, 0xb5, 0x2f, 0xfd]) || (head[0] >= 0x50 && head[0] <= 0x5f && startsWith([0x2a, 0x4d, 0x18], 1))) return 'zstd';
+  if (startsWith([0x1f, 0x8b])) return 'gzip';
+  return 'none';
+}
+
+const describeCompression = (c: CompressionName) => (c === 'none' ? 'uncompressed' : c);
+
+/**
+ * Passes the object through after checking its first bytes show the compression its manifest
+ * names, so data that is not what the manifest says fails with that reason before any byte
+ * reaches the decompressor, instead of as whatever the decompressor or the restore tool makes of it.
+ */
+export class CompressionCheck extends Transform {
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private checked = false;
+
+  constructor(private readonly manifest: Pick<Manifest, 'key' | 'compression'>) {
+    super();
+  }
+
+  _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.checked) return cb(null, chunk);
+    this.head.push(chunk);
+    this.headBytes += chunk.length;
+    if (this.headBytes < 4) return cb();
+    this.release(cb);
+  }
+
+  _flush(cb: TransformCallback): void {
+    if (this.checked || this.headBytes === 0) return cb();
+    this.release(cb);
+  }
+
+  private release(cb: TransformCallback): void {
+    const head = Buffer.concat(this.head);
+    this.head = [];
+    this.checked = true;
+    const found = compressionOf(head);
+    if (found === this.manifest.compression) return cb(null, head);
+    const start = [...head.subarray(0, 4)].map(b => b.toString(16).padStart(2, '0')).join(' ');
+    cb(new CompressionMismatchError(`the backup ${this.manifest.key} is not ${describeCompression(this.manifest.compression)} data as its manifest says`
+      + ` (it starts with the bytes ${start}${found === 'none' ? '' : `, which is ${found}`})`));
+  }
+}
+
 async function streamRestore(o: RestoreOptions, manifest: Manifest, cmd: RestoreCommand): Promise<void> {
   const { storage, env, log, signal } = o;
   const observed: Observed[] = [];
@@ -134,8 +189,19 @@ async function streamRestore(o: RestoreOptions, manifest: Manifest, cmd: Restore
   const check = new HashCheck(manifest, 'second read, while restoring');
   const decompressor = startDecompressor(manifest.compression, env);
   processes.push(decompressor);
-  const downloaded = pipeline(body, check, decompressor.input);
-  downloaded.catch((err: Error) => fail(!(err instanceof IntegrityError))(err));
+  // The storage's own failure (a reset, a stall) is a cause; the body also errors when the
+  // pipeline tears it down after a failure downstream, which is not.
+  let storageError: Error | undefined;
+  let downstreamErrored = false;
+  body.once('error', (err: Error) => {
+    if (!downstreamErrored && !stopping) storageError = err;
+  });
+  decompressor.input.once('error', () => {
+    downstreamErrored = true;
+  });
+  const downloaded = pipeline(body, check, new CompressionCheck(manifest), decompressor.input);
+  downloaded.catch((err: Error) => fail(!(err instanceof IntegrityError || err instanceof CompressionMismatchError || err === storageError))(err));
+  const decompressed = decompressor.done.then(() => undefined, (err: Error) => err);
   decompressor.done.catch(fail(false));
 
   const tasks: Array<Promise<unknown>> = [downloaded, decompressor.done];
@@ -171,17 +237,43 @@ async function streamRestore(o: RestoreOptions, manifest: Manifest, cmd: Restore
 
   if (observed.length === 0) return;
   const cause = signal.aborted ? signal.reason as Error
-    : observed.find(e => e.err instanceof IntegrityError)?.err
-      ?? observed.find(e => !e.consequence)?.err
-      // A tool that quit with its own exit code says why in its last message; the broken pipe it
-      // left behind, often seen first, does not.
-      ?? observed.find(e => e.err instanceof ToolExitError && e.err.status.signal === null)?.err
-      ?? observed[0].err;
+    : pickCause(observed, storageError, await decompressorFault(manifest, decompressor, await decompressed));
   if (cause instanceof IntegrityError) {
     // The first pass matched, so the object changed between the two reads.
     throw new IntegrityError(`${cause.message}; the restore tool was stopped before the end of its input, its transaction should have rolled back, but check the target`, { cause });
   }
   throw cause;
+}
+
+/**
+ * Which of the failures seen during a restore is the cause, most telling first: the stored object
+ * changed or is not what its manifest says; the storage failed; a tool reported an error and
+ * exited (its error line, not the broken pipe it left behind, often seen first); the decompressor
+ * rejected the data; a tool exited on its own; whatever came first.
+ */
+function pickCause(observed: readonly Observed[], storageError: Error | undefined, decompressorError: Error | undefined): Error {
+  const errors = observed.map(o => o.err);
+  const ownExit = (e: Error): e is ToolExitError => e instanceof ToolExitError && e.status.signal === null;
+  return errors.find(e => e instanceof IntegrityError)
+    ?? errors.find(e => e instanceof CompressionMismatchError)
+    ?? storageError
+    ?? errors.find(e => ownExit(e) && e.errorLine !== undefined)
+    ?? decompressorError
+    ?? errors.find(ownExit)
+    ?? observed.find(o => !o.consequence)?.err
+    ?? errors[0];
+}
+
+/**
+ * The decompressor's failure when it exited on its own (not stopped by the runner): the data is
+ * not valid in the compression the manifest names, although it starts like it.
+ */
+async function decompressorFault(manifest: Manifest, decompressor: Decompressor, err: Error | undefined): Promise<Error | undefined> {
+  if (!err) return undefined;
+  const status = await decompressor.exited as ExitStatus | undefined;
+  const own = status ? status.code !== null && status.code !== 0 : /^Z_/.test(String((err as NodeJS.ErrnoException).code));
+  if (!own) return undefined;
+  return new CompressionMismatchError(`the backup ${manifest.key} is not valid ${describeCompression(manifest.compression)} data as its manifest says: ${describeError(err)}`, { cause: err });
 }
 
 /** `source` through `filters`; the result ends only if every filter succeeded. */

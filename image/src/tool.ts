@@ -1,6 +1,6 @@
 /**
  * What every engine does with its tools, written once: find which tool is installed and its
- * version, and run a tool whose stderr becomes log lines, keeping its last line for the error.
+ * version, and run a tool whose stderr becomes log lines, keeping the line that says why it failed.
  */
 import { createInterface } from 'node:readline';
 import { ToolCommand, ToolInfo } from './engines/engine';
@@ -56,10 +56,28 @@ export function toolFilePath(field: string, raw: string | undefined): string {
   return file;
 }
 
+/**
+ * A stderr line that reports an error, in the forms the tools print: `pg_restore: error: …`,
+ * `psql:<stdin>:3: ERROR:  …`, `ERROR 1142 (42000) at line 7: …` (mariadb), `… Failed: …`
+ * (mongo tools), `Got error: 1045: …` (mariadb-dump), `FATAL:  …`, `[ERROR] …`. Not `errors
+ * ignored on restore` (a summary), nor the SQL a tool echoes after its error line.
+ */
+const ERROR_LINE = /\b(error|fatal|failed|panic)\b\]?(:|\s+\d)/i;
+
+/** Whether a line of a tool's stderr reports an error (see ERROR_LINE). */
+export function reportsError(line: string): boolean {
+  return ERROR_LINE.test(line);
+}
+
 /** A tool exited non-zero or was killed; `status` tells which. */
 export class ToolExitError extends Error {
   public readonly name = 'ToolExitError';
-  constructor(message: string, public readonly status: ExitStatus) {
+  constructor(
+    message: string,
+    public readonly status: ExitStatus,
+    /** The stderr line that reports the error, when the tool printed one. */
+    public readonly errorLine?: string,
+  ) {
     super(message);
   }
 }
@@ -68,7 +86,8 @@ export interface RunningTool {
   readonly proc: Spawned;
   /**
    * Resolves once the tool exited 0 and its stderr is drained; rejects otherwise, with a
-   * ToolExitError "<tool> exited with code N (last message: …)" if it ran. Never unhandled.
+   * ToolExitError "<tool> exited with code N (error: …)" naming the line that reports its error
+   * (or "(last message: …)" when that is its last line or none reports one). Never unhandled.
    */
   readonly done: Promise<void>;
 }
@@ -79,6 +98,9 @@ export interface RunningTool {
  */
 export function startTool(cmd: ToolCommand, stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' }, log: Logger): RunningTool {
   const proc = spawnChild(cmd.command, cmd.args, { env: cmd.env, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
+  // The first line that reports an error names the cause (a tool prints it first, then context
+  // such as `LINE 1:` and `Command was:` with the statement); the last line when none does.
+  let errorLine: string | undefined;
   let lastStderr = '';
   const stderrDone = new Promise<void>(resolve => {
     const lines = createInterface({ input: proc.child.stderr!, crlfDelay: Infinity });
@@ -86,6 +108,7 @@ export function startTool(cmd: ToolCommand, stdio: { stdin: 'pipe' | 'ignore'; s
       const text = line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line;
       if (text.trim() === '') return;
       lastStderr = text.trim();
+      if (errorLine === undefined && reportsError(lastStderr)) errorLine = lastStderr;
       log.warn(text, { source: cmd.command });
     });
     lines.on('close', resolve);
@@ -94,7 +117,9 @@ export function startTool(cmd: ToolCommand, stdio: { stdin: 'pipe' | 'ignore'; s
     if (proc.spawnError) throw proc.spawnError;
     await stderrDone;
     if (status.code !== 0) {
-      throw new ToolExitError(`${describeExit(cmd.command, status)}${lastStderr ? ` (last message: ${lastStderr})` : ''}`, status);
+      const line = errorLine ?? lastStderr;
+      const detail = !line ? '' : line === lastStderr ? ` (last message: ${line})` : ` (error: ${line})`;
+      throw new ToolExitError(`${describeExit(cmd.command, status)}${detail}`, status, errorLine);
     }
   });
   done.catch(() => undefined);

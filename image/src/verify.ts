@@ -4,7 +4,7 @@
  * restore succeeded, it has user tables, and the user's BACKUP_VERIFY_SQL returns true. One JSON
  * line per check, then the result.
  */
-import { readCatalog, resolveBackup } from './catalog';
+import { chooseBackup, readCatalog } from './catalog';
 import { PostgresClient, PostgresSettings, postgresModule } from './engines/postgres';
 import { describeError } from './errors';
 import { Logger } from './log';
@@ -50,7 +50,7 @@ export interface CheckResult {
 export async function runVerify(o: VerifyOptions): Promise<{ id: string; database: string; passed: boolean; checks: CheckResult[] }> {
   const { env, log, signal } = o;
   const catalog = await readCatalog(o.storage, o.prefix, signal);
-  const entry = resolveBackup(catalog, o.ref, `${o.storage.location} under ${o.prefix}`);
+  const { entry } = await chooseBackup(o.storage, catalog, o.ref, `${o.storage.location} under ${o.prefix}`, log, signal);
   const database = `verify_${entry.id.toLowerCase().replace(/-/g, '_')}`;
   const admin = new PostgresClient(o.settings.server.database, env);
   await waitForServer(admin, o.serverWaitMs ?? SERVER_WAIT_MS, signal, log);

@@ -82,7 +82,7 @@ describe('HashCheck', () => {
 test('reserved restore arguments: as --flag, --flag=value or a short flag with its value attached', () => {
   expect(passThroughArgs('restore-tool arguments', 'postgres', 'restore', ['--schema=public', '-n', 'x'])).toEqual(['--schema=public', '-n', 'x']);
   expect(() => passThroughArgs('restore-tool arguments', 'postgres', 'restore', ['-j4'])).toThrow(RuleError);
-  expect(() => passThroughArgs('restore-tool arguments', 'postgres', 'restore', ['--dbname=other'])).toThrow(/^restore-tool arguments: '--dbname' is set by the runner/);
+  expect(() => passThroughArgs('restore-tool arguments', 'postgres', 'restore', ['--dbname=other'])).toThrow(/^restore-tool arguments: '--dbname=other' is pg_restore's --dbname/);
 });
 
 test('dbnameConninfo quotes the database name for libpq', () => {

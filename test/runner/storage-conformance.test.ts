@@ -93,6 +93,22 @@ function conformance(backend: Backend): void {
     await expect(broken.storage.preflight(live)).rejects.toThrow(broken.name);
   });
 
+  test('preflight reads the storage\'s clock from the storage itself, agrees with what it records, and leaves nothing behind', async () => {
+    const before = Date.now();
+    const reading = await storage.preflight(live);
+    expect(reading.local.getTime()).toBeGreaterThanOrEqual(before);
+    expect(reading.local.getTime()).toBeLessThanOrEqual(Date.now());
+    // The test servers share this machine's clock: the storage's time is now, to the second.
+    expect(Math.abs(reading.storage.getTime() - reading.local.getTime())).toBeLessThan(2_000);
+    const stored = await storage.put(KEY, body(Buffer.from('x')), {}, live);
+    expect(Math.abs(stored.modified.getTime() - reading.storage.getTime())).toBeLessThan(5_000);
+    await storage.delete(KEY, live);
+    // No probe file or object is left anywhere, not even at the root.
+    expect(await storage.list('', live)).toEqual([]);
+    expect(await storage.listUnfinished('', live)).toEqual([]);
+    expect(storage.maxClockSkewMs).toBe(600_000);
+  });
+
   describe('list', () => {
     test('an empty storage lists nothing, at the root or under a prefix', async () => {
       expect(await storage.list('', live)).toEqual([]);

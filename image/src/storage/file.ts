@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { constants, Dirent, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
-import { ObjectExistsError, PutOptions, Storage, StoredObject, Unfinished } from './storage';
+import { DEFAULT_STALL_TIMEOUT_MS, guardStall, withinStallTimeout } from './stall';
+import { ClockReading, DEFAULT_MAX_CLOCK_SKEW_MS, ObjectExistsError, PutOptions, Storage, StoredObject, Unfinished } from './storage';
 
 /** `.<final name>.partial-<8 hex>`: the temporary file of `<final name>` in the same directory. */
 const PARTIAL = /^\.(.+)\.partial-[0-9a-f]{8}$/;
@@ -16,7 +17,12 @@ const PARTIAL = /^\.(.+)\.partial-[0-9a-f]{8}$/;
 export class FileStorage implements Storage {
   public readonly location: string;
 
-  constructor(private readonly root: string) {
+  constructor(
+    private readonly root: string,
+    public readonly maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS,
+    /** A write or read that moves no byte for this long fails (a hung network mount). */
+    private readonly stallTimeoutMs = DEFAULT_STALL_TIMEOUT_MS,
+  ) {
     this.location = `file://${root}`;
   }
 
@@ -24,7 +30,7 @@ export class FileStorage implements Storage {
     return `${name}/`;
   }
 
-  async preflight(signal: AbortSignal): Promise<void> {
+  async preflight(signal: AbortSignal): Promise<ClockReading> {
     signal.throwIfAborted();
     try {
       // A prefix below the mount point does not exist on a fresh volume. With the image's
@@ -32,8 +38,30 @@ export class FileStorage implements Storage {
       await fs.mkdir(this.root, { recursive: true });
       await fs.access(this.root, constants.W_OK);
       await fs.access(this.root, constants.X_OK);
+      return await this.probeClock();
     } catch (err) {
       throw new Error(`destination ${this.location} is not a writable directory (is the volume mounted?)`, { cause: err });
+    }
+  }
+
+  /**
+   * The volume's clock: the mtime the file system gives a new file (the node's kernel clock, or
+   * the file server's on NFS), which is what every listing here reports. The probe is named like
+   * no backup or temporary file and lives outside every series.
+   */
+  private async probeClock(): Promise<ClockReading> {
+    const probe = path.join(this.root, `.clock-probe-${randomBytes(4).toString('hex')}`);
+    const before = Date.now();
+    try {
+      const handle = await fs.open(probe, 'wx', 0o600);
+      try {
+        const stat = await handle.stat();
+        return { storage: stat.mtime, local: new Date((before + Date.now()) / 2) };
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await fs.rm(probe, { force: true });
     }
   }
 
@@ -48,7 +76,7 @@ export class FileStorage implements Storage {
       await fs.mkdir(dir, { recursive: true });
       if (await this.stat(key, signal)) throw new ObjectExistsError(this.url(key));
       partial = path.join(dir, `.${path.basename(final)}.partial-${randomBytes(4).toString('hex')}`);
-      await writeAll(partial, addAbortSignal(signal, body), signal);
+      await writeAll(partial, addAbortSignal(signal, body), signal, this.stallTimeoutMs, `writing ${this.url(key)}`);
       // The commit point: after the link the object is stored, whatever the signal says.
       signal.throwIfAborted();
       await fs.link(partial, final).catch((err: NodeJS.ErrnoException) => {
@@ -76,8 +104,8 @@ export class FileStorage implements Storage {
     const file = this.path(key);
     try {
       // Opened before returning, so a missing object rejects here rather than in the reader.
-      const handle = await fs.open(file, 'r');
-      return addAbortSignal(signal, handle.createReadStream());
+      const handle = await withinStallTimeout(fs.open(file, 'r'), this.stallTimeoutMs, `opening ${this.url(key)}`);
+      return addAbortSignal(signal, guardStall(handle.createReadStream(), this.stallTimeoutMs, `reading ${this.url(key)}`));
     } catch (err) {
       throw new Error(`cannot read ${this.url(key)}`, { cause: err });
     }
@@ -166,19 +194,23 @@ function basename(key: string): string {
   return key.slice(key.lastIndexOf('/') + 1);
 }
 
-/** Writes `body` to a new file at `file`, one chunk at a time, and makes it durable. */
-async function writeAll(file: string, body: Readable, signal: AbortSignal): Promise<void> {
-  const handle = await fs.open(file, 'wx', 0o640);
+/**
+ * Writes `body` to a new file at `file`, one chunk at a time, and makes it durable. A write or the
+ * sync that takes `stallTimeoutMs` fails the put (waiting for the body does not count).
+ */
+async function writeAll(file: string, body: Readable, signal: AbortSignal, stallTimeoutMs: number, what: string): Promise<void> {
+  const handle = await withinStallTimeout(fs.open(file, 'wx', 0o640), stallTimeoutMs, what);
   try {
     // for-await gives backpressure: the next chunk is read only once this one is written.
     for await (const chunk of body) {
       const buf = chunk as Buffer;
-      await handle.write(buf, 0, buf.length);
+      await withinStallTimeout(handle.write(buf, 0, buf.length), stallTimeoutMs, what);
       signal.throwIfAborted();
     }
-    await handle.sync();
+    await withinStallTimeout(handle.sync(), stallTimeoutMs, what);
   } finally {
-    await handle.close();
+    // After a stalled write the close may hang as well.
+    await withinStallTimeout(handle.close(), stallTimeoutMs, what);
   }
 }
 

@@ -11,7 +11,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { S3Destination } from '../config';
-import { ObjectExistsError, PutOptions, Storage, StoredObject, Unfinished } from './storage';
+import { DEFAULT_STALL_TIMEOUT_MS, guardStall, stallError } from './stall';
+import { ClockReading, DEFAULT_MAX_CLOCK_SKEW_MS, ObjectExistsError, PutOptions, Storage, StoredObject, Unfinished } from './storage';
 
 /**
  * 8 MiB parts, two in flight: measured on a 1.1 GB dump into radosgw, 16 MiB x 4 peaked at 199 MB
@@ -37,30 +38,59 @@ export class S3Storage implements Storage {
   public readonly location: string;
   private readonly client: S3Client;
 
+  public readonly maxClockSkewMs: number;
+  /** Seconds without progress after which a transfer fails (BACKUP_STALL_TIMEOUT_SECONDS), in ms. */
+  private readonly stallTimeoutMs: number;
+  /**
+   * For GetObject only: without the socket timeout, which would also fire while the body waits
+   * for a slow reader; get() watches the body's progress itself.
+   */
+  private readonly reader: S3Client;
+
   constructor(private readonly dest: S3Destination, private readonly abortDeadlineMs = ABORT_DEADLINE_MS) {
+    this.maxClockSkewMs = dest.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
+    this.stallTimeoutMs = dest.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     this.location = `s3://${dest.bucket}${dest.prefix ? `/${dest.prefix}` : ''}${dest.endpoint ? ` (${dest.endpoint})` : ''}`;
-    this.client = new S3Client({
+    const config = {
       region: dest.region,
       endpoint: dest.endpoint,
       forcePathStyle: dest.forcePathStyle,
       // S3-compatible servers reject or mangle the newer flexible checksums (see DESIGN.md).
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      // Without timeouts a silently dropped connection hangs the run until the Job deadline.
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
+    } as const;
+    // Without timeouts a silently dropped connection or a frozen server hangs the run until the
+    // Job deadline. A request whose socket moves no byte for the stall timeout fails (and is
+    // retried by the SDK); so does every transfer of put(), which are requests of their own.
+    this.client = new S3Client({
+      ...config, requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000, socketTimeout: this.stallTimeoutMs },
     });
+    this.reader = new S3Client({ ...config, requestHandler: { connectionTimeout: 10_000 } });
   }
 
   seriesPrefix(name: string): string {
     return `${this.dest.prefix ? `${this.dest.prefix}/` : ''}${name}/`;
   }
 
-  async preflight(signal: AbortSignal): Promise<void> {
+  async preflight(signal: AbortSignal): Promise<ClockReading> {
+    const command = new ListObjectsV2Command({ Bucket: this.dest.bucket, MaxKeys: 1 });
+    let reading: ClockReading | undefined;
+    // Runs once per attempt, inside the SDK's retries: the reading is the successful attempt's.
+    command.middlewareStack.add(next => async args => {
+      const sent = Date.now();
+      const out = await next(args);
+      const date = (out.response as { headers?: Record<string, string | undefined> }).headers?.date;
+      const storage = date ? new Date(date) : undefined;
+      if (storage && !Number.isNaN(storage.getTime())) reading = { storage, local: new Date((sent + Date.now()) / 2) };
+      return out;
+    }, { step: 'deserialize', name: 'readStorageClock' });
     try {
-      await this.client.send(new ListObjectsV2Command({ Bucket: this.dest.bucket, MaxKeys: 1 }), { abortSignal: signal });
+      await this.client.send(command, { abortSignal: signal });
     } catch (err) {
       throw new Error(`cannot reach bucket s3://${this.dest.bucket}${this.dest.endpoint ? ` at ${this.dest.endpoint}` : ''}: ${s3Cause(err)}`, { cause: err });
     }
+    if (!reading) throw new Error(`s3://${this.dest.bucket}${this.dest.endpoint ? ` at ${this.dest.endpoint}` : ''} sent no valid Date header, so the pod's clock cannot be checked against the storage's`);
+    return reading;
   }
 
   async put(key: string, body: Readable, options: PutOptions, signal: AbortSignal): Promise<StoredObject> {
@@ -71,7 +101,7 @@ export class S3Storage implements Storage {
       // An unread body would leave its producer blocked on a full pipe.
       body.destroy();
       if (err instanceof ObjectExistsError) throw err;
-      throw new Error(`upload to ${this.url(key)} failed`, { cause: signal.aborted ? signal.reason : err });
+      throw new Error(`upload to ${this.url(key)} failed`, { cause: signal.aborted ? signal.reason : this.stallOr(err) });
     }
     const upload = new Upload({
       client: abortingPartUploads(this.client, signal),
@@ -95,7 +125,7 @@ export class S3Storage implements Storage {
         ? `; multipart upload ${left.join(', ')} could not be aborted and is left open (a bucket lifecycle rule AbortIncompleteMultipartUpload removes it)`
         : '';
       if (isPreconditionFailed(err) && left.length === 0) throw new ObjectExistsError(this.url(key));
-      throw new Error(`upload to ${this.url(key)} failed${suffix}`, { cause: signal.aborted ? signal.reason : err });
+      throw new Error(`upload to ${this.url(key)} failed${suffix}`, { cause: signal.aborted ? signal.reason : this.stallOr(err) });
     }
     // The object is committed: report it even if the signal aborts now.
     const head = await this.client.send(new HeadObjectCommand({ Bucket: this.dest.bucket, Key: key }));
@@ -103,11 +133,18 @@ export class S3Storage implements Storage {
   }
 
   async get(key: string, signal: AbortSignal): Promise<Readable> {
+    // The response's headers must come within the stall timeout; the body is watched by guardStall.
+    const headers = new AbortController();
+    const timer = setTimeout(() => headers.abort(stallError(`reading ${this.url(key)}`, this.stallTimeoutMs)), this.stallTimeoutMs);
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.dest.bucket, Key: key }), { abortSignal: signal });
-      return addAbortSignal(signal, out.Body as Readable);
+      const command = new GetObjectCommand({ Bucket: this.dest.bucket, Key: key });
+      const out = await this.reader.send(command, { abortSignal: AbortSignal.any([signal, headers.signal]) });
+      return addAbortSignal(signal, guardStall(out.Body as Readable, this.stallTimeoutMs, `reading ${this.url(key)}`));
     } catch (err) {
+      if (headers.signal.aborted && !signal.aborted) throw headers.signal.reason;
       throw new Error(`cannot read ${this.url(key)}: ${s3Cause(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -173,21 +210,23 @@ export class S3Storage implements Storage {
    */
   private async abortOpenUploads(key: string): Promise<string[]> {
     const deadline = Date.now() + this.abortDeadlineMs;
-    const never = new AbortController().signal;
+    // Each request is cut off at the deadline too: through a frozen server one could wait forever.
+    const bounded = AbortSignal.timeout(this.abortDeadlineMs);
     let delay = 250;
     let open: string[] = ['(unknown: S3 unreachable)'];
     for (;;) {
       try {
-        const uploads = (await this.openUploads(key, never)).filter(u => u.key === key);
+        const uploads = (await this.openUploads(key, bounded)).filter(u => u.key === key);
         open = uploads.map(u => u.uploadId);
         if (uploads.length === 0) return [];
         for (const u of uploads) {
-          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.dest.bucket, Key: key, UploadId: u.uploadId }));
+          const abort = new AbortMultipartUploadCommand({ Bucket: this.dest.bucket, Key: key, UploadId: u.uploadId });
+          await this.client.send(abort, { abortSignal: bounded });
         }
       } catch {
         // S3 may be briefly unreachable: that is often why the upload failed. Try again.
       }
-      if (Date.now() + delay > deadline) return open;
+      if (bounded.aborted || Date.now() + delay > deadline) return open;
       await new Promise(r => setTimeout(r, delay));
       delay = Math.min(delay * 2, 4_000);
     }
@@ -210,6 +249,12 @@ export class S3Storage implements Storage {
 
   private url(key: string): string {
     return `s3://${this.dest.bucket}/${key}`;
+  }
+
+  /** A request's socket timeout (no byte moved for the stall timeout) as a StallError; other errors as they are. */
+  private stallOr(err: unknown): unknown {
+    const e = err as { name?: string; message?: string };
+    return e?.name === 'TimeoutError' && /of inactivity/.test(e.message ?? '') ? stallError('the transfer', this.stallTimeoutMs) : err;
   }
 }
 

@@ -31,6 +31,18 @@ export class ObjectExistsError extends Error {
   }
 }
 
+/**
+ * The storage's clock, read once: the time it reported (S3: a response's `Date` header; file: the
+ * mtime it gave a probe file) and the pod's clock at that moment.
+ */
+export interface ClockReading {
+  readonly storage: Date;
+  readonly local: Date;
+}
+
+/** How far the pod's clock may differ from the storage's unless configured (BACKUP_MAX_CLOCK_SKEW_SECONDS). */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 600_000;
+
 export interface PutOptions {
   readonly contentType?: string;
   /** An upper estimate of the body's size, if known (the body's length is not known up front). */
@@ -40,10 +52,15 @@ export interface PutOptions {
 export interface Storage {
   /** e.g. `s3://bucket/prefix (http://endpoint)` or `file:///backup`, for logs and messages. */
   readonly location: string;
+  /** The most the pod's clock may differ from the storage's before a run refuses to start. */
+  readonly maxClockSkewMs: number;
   /** `<prefix>/<name>/`: where every key of the series `name` starts. */
   seriesPrefix(name: string): string;
-  /** Checks the destination is reachable and writable before the dump starts. */
-  preflight(signal: AbortSignal): Promise<void>;
+  /**
+   * Checks the destination is reachable and writable before anything is written, deleted or
+   * chosen, and reads the storage's clock on the way (from a request it makes anyway).
+   */
+  preflight(signal: AbortSignal): Promise<ClockReading>;
   /**
    * Stores `body` at `key`, never overwriting an existing object. Only a body that ends normally
    * is stored; if it errors or `signal` aborts, nothing is left at `key` and no unfinished write
