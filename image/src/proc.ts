@@ -12,10 +12,31 @@ export interface ExitStatus {
 /** Variables no child needs: the dump tool gets its own secret only, the compressor none. */
 const CHILD_SECRET_ENV = [...SECRET_ENV, ENV.AWS_ACCESS_KEY_ID];
 
-/** `env` without the secrets a child does not need; `keep` names the ones it does. */
+/** The locale children get when the environment names no UTF-8 one: Debian's libc-bin ships it, no locales package needed. */
+export const UTF8_LOCALE = 'C.UTF-8';
+
+/**
+ * Whether `env` gives programs a UTF-8 character set: the first of LC_ALL, LC_CTYPE and LANG that
+ * is set decides, as in setlocale(LC_CTYPE, "").
+ */
+export function hasUtf8Locale(env: NodeJS.ProcessEnv): boolean {
+  const ctype = env.LC_ALL || env.LC_CTYPE || env.LANG || '';
+  return /\.utf-?8(@|$)/i.test(ctype);
+}
+
+/**
+ * `env` without the secrets a child does not need (`keep` names the ones it does), with a UTF-8
+ * locale. Names travel as UTF-8 bytes (Node's argv and env); a client in the C locale would take
+ * them for another character set: MariaDB's client then asks the server for a database named in
+ * latin1 and gets `Unknown database`. LC_ALL overrides an LC_CTYPE that names another character set.
+ */
 export function childEnv(env: NodeJS.ProcessEnv, keep: readonly string[] = [], extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env };
   for (const name of CHILD_SECRET_ENV) if (!keep.includes(name)) delete out[name];
+  if (!hasUtf8Locale(out)) {
+    out.LANG = UTF8_LOCALE;
+    out.LC_ALL = UTF8_LOCALE;
+  }
   return { ...out, ...extra };
 }
 

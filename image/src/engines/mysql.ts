@@ -143,8 +143,9 @@ class MysqlEngine implements Engine {
         const file = await writePrivateFile(plan.tool.name, OPTION_FILE, mysqlOptionFile(settings, plan.tool));
         return {
           command: plan.tool.name,
-          // The database goes first among the positional arguments, so extra args may name tables.
-          args: [`--defaults-extra-file=${file.path}`, ...MYSQL_DUMP_FLAGS, settings.database, ...extraArgs],
+          // The database is the one positional argument (pass-through arguments are options only),
+          // after `--`: a database named `--all-databases` would otherwise be read as that option.
+          args: [`--defaults-extra-file=${file.path}`, ...MYSQL_DUMP_FLAGS, ...extraArgs, '--', settings.database],
           env: toolEnv,
           cleanup: file.remove,
         };
