@@ -1,14 +1,17 @@
-import { Cron, Duration, Names } from 'cdk8s';
+import { Cron, Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { COMMAND, COMPRESSIONS, ENV, TOOL_ARGS_SEPARATOR } from './contract';
 import { Retention } from './retention';
 import * as rules from './rules';
+import { RuleError } from './rules';
 import { EngineConnection, RunnerOptions, RunnerPodOptions, finishRunnerWorkload, runnerOptionsOf, runnerPod } from './runner-pod';
 import { BackupSchedule } from './schedule';
 import { IBackupSeries } from './series';
 import { BackupStorage } from './storage';
-import { dnsLabel, timeZone } from './validation';
+import {
+  booleanProp, dnsLabel, dnsLabelFromPath, durationProp, factoryProp, numberProp, seriesNameFromId, timeZone, withConstructPath,
+} from './validation';
 
 /** How the backup stream is compressed before it is stored. */
 export enum Compression {
@@ -61,7 +64,8 @@ export interface ScheduledJobOptions extends RunnerOptions {
   readonly suspend?: boolean;
   /**
    * Name of the CronJob object (at most 52 characters, a DNS label).
-   * @default - derived from the construct path, shortened with a hash to fit 52 characters
+   * @default - derived from the construct path (lower-cased, '_' and '.' mapped to '-', other
+   * characters a DNS label cannot hold dropped) and a hash of it, shortened to fit 52 characters
    */
   readonly cronJobName?: string;
 }
@@ -72,8 +76,13 @@ export interface BackupCronJobOptions extends ScheduledJobOptions {
   readonly storage: BackupStorage;
   /**
    * Series name used in object keys (`<prefix>/<backupName>/<timestamp>-<random>.<ext>`) and in
-   * the `app.kubernetes.io/instance` label.
-   * @default - the construct id, lower-cased
+   * the `app.kubernetes.io/instance` label: 1-63 lowercase letters, digits, '.', '_' or '-',
+   * starting and ending with a letter or digit. Two backup constructs of one app may not write the
+   * same series (same storage location and backupName).
+   * @default - the construct id, lower-cased; when that is not a valid series name, every
+   * character other than a-z, 0-9, '.', '_' and '-' replaced by '-', runs of '-' collapsed,
+   * leading and trailing '-', '.' and '_' removed, and shortened with a hash when longer than 63
+   * characters (`Orders DB` -> `orders-db`)
    */
   readonly backupName?: string;
   /**
@@ -99,7 +108,7 @@ export interface BackupCronJobOptions extends ScheduledJobOptions {
    * With `retention`: the age after which an incomplete leftover (data without a manifest, an
    * unfinished multipart upload, e.g. from a run killed by OOM) is removed. At least
    * `activeDeadline`, so a backup that is still running is never touched.
-   * @default Duration.hours(48)
+   * @default - the longer of Duration.hours(48) and `activeDeadline`
    */
   readonly incompleteMinAge?: Duration;
 }
@@ -115,89 +124,129 @@ const MAX_CRONJOB_NAME = 52;
 /**
  * What every engine's backup construct is: the CronJob and the series it writes, so it can be
  * given to a restore or verify construct as `series`. An engine's class passes only its
- * connection. A hidden base class: jsii copies its members into each engine's class. @internal
+ * connection, as a function so that its errors carry the construct path too. A hidden base
+ * class: jsii copies its members into each engine's class. @internal
  */
 export abstract class BackupCronJob extends Construct implements IBackupSeries {
   /** The underlying CronJob: an escape hatch for anything the props do not cover. */
   public readonly cronJob: kplus.CronJob;
   /** Where the backups are stored. */
   public readonly storage: BackupStorage;
-  /** The series name in object keys (`backupName`, by default the construct id, lower-cased). */
+  /** The series name in object keys (`backupName`, by default derived from the construct id). */
   public readonly backupName: string;
   /** The engine's name, as `BackupSeries.fromName()` takes it. */
   public readonly engine: string;
 
-  protected constructor(scope: Construct, id: string, options: BackupCronJobOptions, connection: EngineConnection) {
+  protected constructor(scope: Construct, id: string, options: BackupCronJobOptions, connection: () => EngineConnection) {
     super(scope, id);
-    const { cronJob, backupName } = createBackupCronJob(this, options, connection);
-    this.cronJob = cronJob;
-    this.storage = options.storage;
-    this.backupName = backupName;
-    this.engine = connection.engine;
+    const built = withConstructPath(this, () => {
+      const engineConnection = connection();
+      return { engine: engineConnection.engine, ...createBackupCronJob(this, options ?? {} as BackupCronJobOptions, engineConnection) };
+    });
+    this.cronJob = built.cronJob;
+    this.storage = built.storage;
+    this.backupName = built.backupName;
+    this.engine = built.engine;
   }
 }
 
 function createBackupCronJob(scope: Construct, options: BackupCronJobOptions, connection: EngineConnection) {
-  if (options.storage === undefined || options.storage === null) {
-    throw new rules.RuleError("storage: must be set to where the backups go, e.g. storage: BackupStorage.s3({ bucket: 'backups' }).");
-  }
+  const storage = factoryProp('storage', options.storage, BackupStorage, "BackupStorage.s3({ bucket: 'backups' })");
   const backupName = options.backupName === undefined
-    ? rules.seriesName('backupName (unset, so the construct id, lower-cased; set backupName to choose one)', scope.node.id.toLowerCase())
+    ? seriesNameFromId(scope.node.id)
     : rules.seriesName('backupName', options.backupName);
   const dumpArgs = rules.passThroughArgs('dumpArgs', connection.engine, 'dump', options.dumpArgs ?? []);
   const compression = options.compression ?? Compression.ZSTD;
   if (!(COMPRESSIONS as readonly string[]).includes(compression)) {
-    throw new Error(`compression: '${compression}' is unknown. Use Compression.ZSTD, Compression.GZIP or Compression.NONE.`);
+    throw new RuleError(`compression: '${compression}' is unknown. Use Compression.ZSTD, Compression.GZIP or Compression.NONE.`);
   }
+  const retention = options.retention === undefined ? undefined
+    : factoryProp('retention', options.retention, Retention, 'Retention.keepLast(7)');
   const commandEnv: Record<string, kplus.EnvValue> = {
     [ENV.COMPRESSION]: kplus.EnvValue.fromValue(compression),
-    ...options.retention?._env(),
+    ...retention?._env(),
   };
-  if (options.incompleteMinAge !== undefined) {
-    if (!options.retention) {
-      throw new Error('incompleteMinAge: has no effect without retention, because leftovers are removed only when the runner prunes. Set retention too, e.g. retention: Retention.keepLast(7), or remove incompleteMinAge.');
+  const deadline = activeDeadlineOf(options, COMMAND.BACKUP).toSeconds();
+  const incompleteMinAge = durationProp('incompleteMinAge', options.incompleteMinAge, 'Duration.hours(48)');
+  if (incompleteMinAge !== undefined) {
+    if (!retention) {
+      throw new RuleError('incompleteMinAge: has no effect without retention, because leftovers are removed only when the runner prunes. Set retention too, e.g. retention: Retention.keepLast(7), or remove incompleteMinAge.');
     }
-    const seconds = rules.wholeSeconds('incompleteMinAge', options.incompleteMinAge.toMilliseconds(), 'Duration.hours(48)');
-    const deadline = (options.activeDeadline ?? DEFAULT_ACTIVE_DEADLINE).toSeconds();
+    const seconds = rules.wholeSeconds('incompleteMinAge', incompleteMinAge.toMilliseconds(), 'Duration.hours(48)');
     if (seconds < deadline) {
-      throw new Error(`incompleteMinAge: ${seconds}s is shorter than activeDeadline (${deadline}s), so the leftovers of a backup that is still running could be removed. Give at least the activeDeadline.`);
+      throw new RuleError(`incompleteMinAge: ${seconds}s is shorter than activeDeadline (${deadline}s), so the leftovers of a backup that is still running could be removed. Give at least the activeDeadline, or leave it out: the default is the longer of 48 hours and the activeDeadline.`);
     }
     commandEnv[ENV.INCOMPLETE_MIN_AGE_SECONDS] = kplus.EnvValue.fromValue(String(seconds));
+  } else if (retention && deadline > RUNNER_INCOMPLETE_MIN_AGE.toSeconds()) {
+    // The runner's own default is 48 hours; a longer deadline must raise it, or a running backup's parts could go.
+    commandEnv[ENV.INCOMPLETE_MIN_AGE_SECONDS] = kplus.EnvValue.fromValue(String(deadline));
   }
+  claimSeries(scope, storage._bind(scope).location, backupName);
   const cronJob = createScheduledJob(scope, options, {
     connection,
     command: COMMAND.BACKUP,
-    storage: options.storage,
+    storage,
     backupName,
     args: dumpArgs.length > 0 ? [COMMAND.BACKUP, TOOL_ARGS_SEPARATOR, ...dumpArgs] : [COMMAND.BACKUP],
     commandEnv,
     defaultBackoffLimit: 2,
   });
-  return { cronJob, backupName };
+  return { cronJob, backupName, storage };
 }
 
 const DEFAULT_ACTIVE_DEADLINE = Duration.hours(6);
+// The runner's default for BACKUP_INCOMPLETE_MIN_AGE_SECONDS.
+const RUNNER_INCOMPLETE_MIN_AGE = Duration.hours(48);
+
+function activeDeadlineOf(options: ScheduledJobOptions, command: string): Duration {
+  const activeDeadline = durationProp('activeDeadline', options.activeDeadline, 'Duration.hours(6)') ?? DEFAULT_ACTIVE_DEADLINE;
+  if (activeDeadline.toSeconds() < 60) {
+    throw new RuleError(`activeDeadline: ${activeDeadline.toSeconds()}s is too short for a ${command}; give at least Duration.minutes(1).`);
+  }
+  return activeDeadline;
+}
+
+// The series each app writes, by location and name: the app's root construct -> key -> construct path.
+const SERIES_WRITERS = new WeakMap<IConstruct, Map<string, string>>();
+
+/**
+ * Records that `scope` writes the series `backupName` at `location`, and refuses a second writer
+ * anywhere in the same app: with retention, two writers of one series prune each other's backups.
+ */
+function claimSeries(scope: IConstruct, location: string, backupName: string): void {
+  const root = scope.node.root;
+  let writers = SERIES_WRITERS.get(root);
+  if (!writers) {
+    writers = new Map();
+    SERIES_WRITERS.set(root, writers);
+  }
+  const key = `${location}\0${backupName}`;
+  const other = writers.get(key);
+  if (other !== undefined && other !== scope.node.path) {
+    throw new RuleError(`backupName: the series '${backupName}' in ${location} is already written by ${other}; two backup CronJobs writing one series would mix their backups and prune each other's. Give one of them another backupName, or another storage prefix.`);
+  }
+  writers.set(key, scope.node.path);
+}
 
 /**
  * A CronJob running the hardened runner pod: schedule, history and deadlines. Shared by the
  * backup and the verify CronJobs. @internal
  */
 export function createScheduledJob(scope: Construct, options: ScheduledJobOptions, spec: ScheduledJobSpec): kplus.CronJob {
-  const name = dnsLabel('cronJobName', options.cronJobName ?? Names.toDnsLabel(scope, { maxLen: MAX_CRONJOB_NAME }),
-    MAX_CRONJOB_NAME, 'because Kubernetes appends 11 characters for each Job');
-  const schedule = options.schedule._resolve(scope);
+  const name = options.cronJobName === undefined
+    ? dnsLabelFromPath(scope, MAX_CRONJOB_NAME)
+    : dnsLabel('cronJobName', options.cronJobName, MAX_CRONJOB_NAME, 'because Kubernetes appends 11 characters for each Job');
+  const schedule = factoryProp('schedule', options.schedule, BackupSchedule, 'BackupSchedule.daily({ hour: 2 })')._resolve(scope);
   if (options.timeZone !== undefined) timeZone('timeZone', options.timeZone);
-  const backoffLimit = rules.count('backoffLimit', options.backoffLimit ?? spec.defaultBackoffLimit);
-  if (options.successfulJobsRetained !== undefined) rules.count('successfulJobsRetained', options.successfulJobsRetained);
-  if (options.failedJobsRetained !== undefined) rules.count('failedJobsRetained', options.failedJobsRetained);
-  const activeDeadline = options.activeDeadline ?? DEFAULT_ACTIVE_DEADLINE;
-  if (activeDeadline.toSeconds() < 60) {
-    throw new Error(`activeDeadline: ${activeDeadline.toSeconds()}s is too short for a ${spec.command}; give at least Duration.minutes(1).`);
-  }
-  const startingDeadline = options.startingDeadline ?? Duration.hours(1);
+  const backoffLimit = rules.count('backoffLimit', numberProp('backoffLimit', options.backoffLimit, '2') ?? spec.defaultBackoffLimit);
+  const successfulJobsRetained = rules.count('successfulJobsRetained', numberProp('successfulJobsRetained', options.successfulJobsRetained, '3') ?? 3);
+  const failedJobsRetained = rules.count('failedJobsRetained', numberProp('failedJobsRetained', options.failedJobsRetained, '3') ?? 3);
+  const activeDeadline = activeDeadlineOf(options, spec.command);
+  const startingDeadline = durationProp('startingDeadline', options.startingDeadline, 'Duration.hours(1)') ?? Duration.hours(1);
   if (startingDeadline.toSeconds() < 10) {
-    throw new Error('startingDeadline: must be at least 10 seconds; the CronJob controller checks every 10 seconds, so a shorter deadline can skip every run.');
+    throw new RuleError('startingDeadline: must be at least 10 seconds; the CronJob controller checks every 10 seconds, so a shorter deadline can skip every run.');
   }
+  const suspend = booleanProp('suspend', options.suspend) ?? false;
 
   const pod = runnerPod(scope, { ...spec, ...runnerOptionsOf(options) });
   const cronJob = new kplus.CronJob(scope, 'Resource', {
@@ -207,9 +256,9 @@ export function createScheduledJob(scope: Construct, options: ScheduledJobOption
     timeZone: options.timeZone,
     concurrencyPolicy: kplus.ConcurrencyPolicy.FORBID,
     startingDeadline,
-    suspend: options.suspend ?? false,
-    successfulJobsRetained: options.successfulJobsRetained ?? 3,
-    failedJobsRetained: options.failedJobsRetained ?? 3,
+    suspend,
+    successfulJobsRetained,
+    failedJobsRetained,
     activeDeadline,
     backoffLimit,
   });

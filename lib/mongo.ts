@@ -32,7 +32,7 @@ export interface MongoBackupCronJobProps extends BackupCronJobOptions, MongoConn
  */
 export class MongoBackupCronJob extends BackupCronJob {
   constructor(scope: Construct, id: string, props: MongoBackupCronJobProps) {
-    super(scope, id, props, mongoConnection(props));
+    super(scope, id, props, () => mongoConnection(props ?? {} as any));
   }
 }
 
@@ -45,7 +45,7 @@ export interface MongoRestoreJobProps extends RestoreJobOptions, MongoConnection
  */
 export class MongoRestoreJob extends RestoreJob {
   constructor(scope: Construct, id: string, props: MongoRestoreJobProps) {
-    super(scope, id, props, mongoConnection(props), 'MongoRestoreJob');
+    super(scope, id, props, () => mongoConnection(props ?? {} as any), 'MongoRestoreJob');
   }
 }
 

@@ -7,6 +7,7 @@ import * as rules from './rules';
 import { RuleError } from './rules';
 import { EngineConnection, secretEnvValue } from './runner-pod';
 import { CA_FILE_PATH, TlsCertificate } from './tls';
+import { booleanProp, numberProp } from './validation';
 
 const MYSQL = ENGINE_REGISTRY.mysql;
 
@@ -58,7 +59,7 @@ export interface MysqlBackupCronJobProps extends BackupCronJobOptions, MysqlConn
  */
 export class MysqlBackupCronJob extends BackupCronJob {
   constructor(scope: Construct, id: string, props: MysqlBackupCronJobProps) {
-    super(scope, id, props, mysqlConnection(props));
+    super(scope, id, props, () => mysqlConnection(props ?? {} as any));
   }
 }
 
@@ -75,7 +76,7 @@ export interface MysqlRestoreJobProps extends RestoreJobOptions, MysqlConnection
  */
 export class MysqlRestoreJob extends RestoreJob {
   constructor(scope: Construct, id: string, props: MysqlRestoreJobProps) {
-    super(scope, id, props, mysqlConnection(props), 'MysqlRestoreJob');
+    super(scope, id, props, () => mysqlConnection(props ?? {} as any), 'MysqlRestoreJob');
   }
 }
 
@@ -84,12 +85,12 @@ function mysqlConnection(props: MysqlConnectionOptions): EngineConnection {
   const database = rules.mysqlDatabaseName('database', rules.nonEmpty('database', props.database, "'shop'"));
   const env: Record<string, kplus.EnvValue> = {
     [names.HOST]: kplus.EnvValue.fromValue(rules.hostName('host', props.host, 'mysql.db.svc')),
-    [names.PORT]: kplus.EnvValue.fromValue(String(rules.tcpPort('port', props.port, MYSQL.name))),
+    [names.PORT]: kplus.EnvValue.fromValue(String(rules.tcpPort('port', numberProp('port', props.port, String(MYSQL.defaultPort)), MYSQL.name))),
     [names.DATABASE]: kplus.EnvValue.fromValue(database),
     [names.USER]: kplus.EnvValue.fromValue(rules.nonEmpty('username', props.username, "'backup'")),
   };
   if (props.password) env[names.PASSWORD] = secretEnvValue('password', props.password);
-  if (props.tls === false) {
+  if (booleanProp('tls', props.tls) === false) {
     if (props.caCertificate) {
       throw new RuleError('caCertificate: has no effect with tls: false; remove tls: false to connect with TLS, or remove caCertificate.');
     }

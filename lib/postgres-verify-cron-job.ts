@@ -8,7 +8,7 @@ import { ENGINE_REGISTRY } from './registry';
 import { RuleError } from './rules';
 import { restrictedContainerSecurity } from './runner-pod';
 import { BoundSeries, IBackupSeries, readSeries } from './series';
-import { imageReference } from './validation';
+import { imageReference, numberProp, withConstructPath } from './validation';
 
 const POSTGRES = ENGINE_REGISTRY.postgres;
 
@@ -27,8 +27,10 @@ export interface PostgresVerifyCronJobProps extends ScheduledJobOptions {
   readonly postgresMajor?: number;
   /**
    * The image of the throwaway server: an official `postgres` image (or one with the same
-   * entrypoint and environment variables) of the same major as the source.
-   * @default - `postgres:<postgresMajor>` from Docker Hub
+   * entrypoint and environment variables) of the same major as the source. Pin a minor version
+   * or a digest, e.g. `registry.example.com/postgres:16.12` for a mirror.
+   * @default - Docker Hub's `postgres` image pinned to a minor release of `postgresMajor`: 13.23,
+   * 14.21, 15.16, 16.12, 17.8 or 18.2 (other majors must give postgresImage)
    */
   readonly postgresImage?: string;
   /**
@@ -45,8 +47,9 @@ export interface PostgresVerifyCronJobProps extends ScheduledJobOptions {
   readonly postgresResources?: kplus.ContainerResources;
   /**
    * Size limit of the throwaway server's data directory (an emptyDir on the node's disk), which
-   * holds the whole restored database. The pod is evicted when it grows beyond the limit.
-   * @default - no limit: bounded only by the node's ephemeral storage
+   * holds the whole restored database. The pod is evicted when it grows beyond the limit, so give
+   * room for the restored database with its indexes.
+   * @default Size.gibibytes(10)
    */
   readonly dataSizeLimit?: Size;
 }
@@ -55,6 +58,21 @@ export interface PostgresVerifyCronJobProps extends ScheduledJobOptions {
 const POSTGRES_UID = 999;
 const POSTGRES_PORT = POSTGRES.defaultPort;
 const DONE_DIR = '/run/backup-verify';
+const DEFAULT_DATA_SIZE_LIMIT = Size.gibibytes(10);
+
+/**
+ * The default throwaway server per source major: Docker Hub's official image pinned to a minor
+ * release (February 2026's, 13.23 being 13's last), so a verification never changes its server
+ * under a moving tag. Updated with the library's releases.
+ */
+const POSTGRES_IMAGES: Readonly<Record<number, string>> = {
+  13: 'postgres:13.23',
+  14: 'postgres:14.21',
+  15: 'postgres:15.16',
+  16: 'postgres:16.12',
+  17: 'postgres:17.8',
+  18: 'postgres:18.2',
+};
 const DATA_DIR = '/var/lib/postgresql/data';
 
 /*
@@ -110,75 +128,88 @@ export class PostgresVerifyCronJob extends Construct {
 
   constructor(scope: Construct, id: string, props: PostgresVerifyCronJobProps) {
     super(scope, id);
-    const series = readSeries(props.series, POSTGRES.name, 'PostgresVerifyCronJob');
-    const major = sourceMajor(props.postgresMajor, series);
-    const postgresImage = imageReference('postgresImage', props.postgresImage ?? `postgres:${major}`);
-    const tagMajor = /:(\d+)(?:[.-][^/]*)?$/.exec(postgresImage)?.[1];
-    if (tagMajor !== undefined && Number(tagMajor) !== major) {
-      throw new Error(`postgresImage: '${postgresImage}' is PostgreSQL ${tagMajor} but postgresMajor is ${major}. Use an image of the source's major version, e.g. 'postgres:${major}'.`);
-    }
-    const commandEnv: Record<string, kplus.EnvValue> = {};
-    if (props.assertionSql !== undefined) {
-      if (props.assertionSql.trim() === '') {
-        throw new Error("assertionSql: must not be empty. Give a query that returns one row whose first column is true, e.g. 'SELECT count(*) > 0 FROM orders', or leave it out.");
-      }
-      commandEnv[ENV.VERIFY_SQL] = kplus.EnvValue.fromValue(props.assertionSql);
-    }
-    const doneFile = `${DONE_DIR}/done`;
-    commandEnv[ENV.VERIFY_DONE_FILE] = kplus.EnvValue.fromValue(doneFile);
-
-    const done = kplus.Volume.fromEmptyDir(this, 'Done', 'verify-done', { sizeLimit: Size.mebibytes(1) });
-    const data = kplus.Volume.fromEmptyDir(this, 'Data', 'postgres-data', { sizeLimit: props.dataSizeLimit });
-    const socket = kplus.Volume.fromEmptyDir(this, 'Socket', 'postgres-socket', { sizeLimit: Size.mebibytes(1) });
-    const serverTmp = kplus.Volume.fromEmptyDir(this, 'ServerTmp', 'postgres-tmp', { sizeLimit: Size.mebibytes(64) });
-
-    const server: kplus.ContainerProps = {
-      name: 'postgres',
-      image: postgresImage,
-      imagePullPolicy: props.imagePullPolicy ?? kplus.ImagePullPolicy.IF_NOT_PRESENT,
-      command: ['bash', '-c', SERVER_SCRIPT],
-      envVariables: {
-        // A subdirectory: postgres refuses a data directory it does not own, like the volume's root.
-        PGDATA: kplus.EnvValue.fromValue(`${DATA_DIR}/pgdata`),
-        POSTGRES_HOST_AUTH_METHOD: kplus.EnvValue.fromValue('trust'),
-        POSTGRES_INITDB_ARGS: kplus.EnvValue.fromValue('--no-sync'),
-        [ENV.VERIFY_DONE_FILE]: kplus.EnvValue.fromValue(doneFile),
-      },
-      resources: props.postgresResources ?? {
-        cpu: { request: kplus.Cpu.millis(250) },
-        memory: { request: Size.mebibytes(256), limit: Size.gibibytes(1) },
-      },
-      securityContext: restrictedContainerSecurity(POSTGRES_UID, POSTGRES_UID),
-      volumeMounts: [
-        { path: DATA_DIR, volume: data },
-        { path: '/var/run/postgresql', volume: socket },
-        { path: '/tmp', volume: serverTmp },
-        { path: DONE_DIR, volume: done, readOnly: true },
-      ],
-    };
-
-    this.cronJob = createScheduledJob(this, props, {
-      connection: {
-        engine: POSTGRES.name,
-        env: {
-          [POSTGRES.env.HOST]: kplus.EnvValue.fromValue('127.0.0.1'),
-          [POSTGRES.env.PORT]: kplus.EnvValue.fromValue(String(POSTGRES_PORT)),
-          // The maintenance database: the runner creates a fresh database per verified backup.
-          [POSTGRES.env.DATABASE]: kplus.EnvValue.fromValue('postgres'),
-          [POSTGRES.env.USER]: kplus.EnvValue.fromValue('postgres'),
-        },
-      },
-      command: COMMAND.VERIFY,
-      storage: series.storage,
-      backupName: series.backupName,
-      args: [COMMAND.VERIFY, LATEST_BACKUP_ID],
-      commandEnv,
-      mounts: { [DONE_DIR]: done },
-      sidecars: [server],
-      sidecarVolumes: [data, socket, serverTmp],
-      defaultBackoffLimit: 0,
-    });
+    this.cronJob = withConstructPath(this, () => createVerifyCronJob(this, props ?? {} as PostgresVerifyCronJobProps));
   }
+}
+
+function defaultPostgresImage(major: number): string {
+  const image = POSTGRES_IMAGES[major];
+  if (image === undefined) {
+    const known = Object.keys(POSTGRES_IMAGES).join(', ');
+    throw new RuleError(`postgresImage: there is no pinned default image for PostgreSQL ${major} (only for ${known}); give postgresImage, an image of PostgreSQL ${major} pinned to a minor version, e.g. 'postgres:${major}.<minor>'.`);
+  }
+  return image;
+}
+
+function createVerifyCronJob(scope: Construct, props: PostgresVerifyCronJobProps): kplus.CronJob {
+  const series = readSeries(props.series, POSTGRES.name, 'PostgresVerifyCronJob');
+  const major = sourceMajor(numberProp('postgresMajor', props.postgresMajor, '15'), series);
+  const postgresImage = imageReference('postgresImage', props.postgresImage ?? defaultPostgresImage(major));
+  const tagMajor = /:(\d+)(?:[.-][^/]*)?$/.exec(postgresImage)?.[1];
+  if (tagMajor !== undefined && Number(tagMajor) !== major) {
+    throw new RuleError(`postgresImage: '${postgresImage}' is PostgreSQL ${tagMajor} but postgresMajor is ${major}. Use an image of the source's major version, e.g. '${POSTGRES_IMAGES[major] ?? `postgres:${major}.<minor>`}'.`);
+  }
+  const commandEnv: Record<string, kplus.EnvValue> = {};
+  if (props.assertionSql !== undefined) {
+    if (typeof props.assertionSql !== 'string' || props.assertionSql.trim() === '') {
+      throw new RuleError("assertionSql: must not be empty. Give a query that returns one row whose first column is true, e.g. 'SELECT count(*) > 0 FROM orders', or leave it out.");
+    }
+    commandEnv[ENV.VERIFY_SQL] = kplus.EnvValue.fromValue(props.assertionSql);
+  }
+  const doneFile = `${DONE_DIR}/done`;
+  commandEnv[ENV.VERIFY_DONE_FILE] = kplus.EnvValue.fromValue(doneFile);
+
+  const done = kplus.Volume.fromEmptyDir(scope, 'Done', 'verify-done', { sizeLimit: Size.mebibytes(1) });
+  const data = kplus.Volume.fromEmptyDir(scope, 'Data', 'postgres-data', { sizeLimit: props.dataSizeLimit ?? DEFAULT_DATA_SIZE_LIMIT });
+  const socket = kplus.Volume.fromEmptyDir(scope, 'Socket', 'postgres-socket', { sizeLimit: Size.mebibytes(1) });
+  const serverTmp = kplus.Volume.fromEmptyDir(scope, 'ServerTmp', 'postgres-tmp', { sizeLimit: Size.mebibytes(64) });
+
+  const server: kplus.ContainerProps = {
+    name: 'postgres',
+    image: postgresImage,
+    imagePullPolicy: props.imagePullPolicy ?? kplus.ImagePullPolicy.IF_NOT_PRESENT,
+    command: ['bash', '-c', SERVER_SCRIPT],
+    envVariables: {
+      // A subdirectory: postgres refuses a data directory it does not own, like the volume's root.
+      PGDATA: kplus.EnvValue.fromValue(`${DATA_DIR}/pgdata`),
+      POSTGRES_HOST_AUTH_METHOD: kplus.EnvValue.fromValue('trust'),
+      POSTGRES_INITDB_ARGS: kplus.EnvValue.fromValue('--no-sync'),
+      [ENV.VERIFY_DONE_FILE]: kplus.EnvValue.fromValue(doneFile),
+    },
+    resources: props.postgresResources ?? {
+      cpu: { request: kplus.Cpu.millis(250) },
+      memory: { request: Size.mebibytes(256), limit: Size.gibibytes(1) },
+    },
+    securityContext: restrictedContainerSecurity(POSTGRES_UID, POSTGRES_UID),
+    volumeMounts: [
+      { path: DATA_DIR, volume: data },
+      { path: '/var/run/postgresql', volume: socket },
+      { path: '/tmp', volume: serverTmp },
+      { path: DONE_DIR, volume: done, readOnly: true },
+    ],
+  };
+
+  return createScheduledJob(scope, props, {
+    connection: {
+      engine: POSTGRES.name,
+      env: {
+        [POSTGRES.env.HOST]: kplus.EnvValue.fromValue('127.0.0.1'),
+        [POSTGRES.env.PORT]: kplus.EnvValue.fromValue(String(POSTGRES_PORT)),
+        // The maintenance database: the runner creates a fresh database per verified backup.
+        [POSTGRES.env.DATABASE]: kplus.EnvValue.fromValue('postgres'),
+        [POSTGRES.env.USER]: kplus.EnvValue.fromValue('postgres'),
+      },
+    },
+    command: COMMAND.VERIFY,
+    storage: series.storage,
+    backupName: series.backupName,
+    args: [COMMAND.VERIFY, LATEST_BACKUP_ID],
+    commandEnv,
+    mounts: { [DONE_DIR]: done },
+    sidecars: [server],
+    sidecarVolumes: [data, socket, serverTmp],
+    defaultBackoffLimit: 0,
+  });
 }
 
 /** The source's major version, from the prop or the series; they must agree when both give one. */

@@ -7,6 +7,7 @@ import * as rules from './rules';
 import { RuleError } from './rules';
 import { EngineConnection, secretEnvValue } from './runner-pod';
 import { CA_FILE_PATH, TlsCertificate } from './tls';
+import { numberProp, withConstructPath } from './validation';
 
 const POSTGRES = ENGINE_REGISTRY.postgres;
 
@@ -80,8 +81,9 @@ export class PostgresBackupCronJob extends BackupCronJob {
   public readonly serverMajorVersion?: number;
 
   constructor(scope: Construct, id: string, props: PostgresBackupCronJobProps) {
-    super(scope, id, props, postgresConnection(props));
-    if (props.postgresMajor !== undefined) this.serverMajorVersion = postgresMajorVersion('postgresMajor', props.postgresMajor);
+    super(scope, id, props, () => postgresConnection(props ?? {} as any));
+    const major = withConstructPath(this, () => numberProp('postgresMajor', props.postgresMajor, '15'));
+    if (major !== undefined) this.serverMajorVersion = withConstructPath(this, () => postgresMajorVersion('postgresMajor', major));
   }
 }
 
@@ -95,7 +97,7 @@ export interface PostgresRestoreJobProps extends RestoreJobOptions, PostgresConn
  */
 export class PostgresRestoreJob extends RestoreJob {
   constructor(scope: Construct, id: string, props: PostgresRestoreJobProps) {
-    super(scope, id, props, postgresConnection(props), 'PostgresRestoreJob');
+    super(scope, id, props, () => postgresConnection(props ?? {} as any), 'PostgresRestoreJob');
   }
 }
 
@@ -116,7 +118,7 @@ function postgresConnection(props: PostgresConnectionOptions): EngineConnection 
   const names = POSTGRES.env;
   const env: Record<string, kplus.EnvValue> = {
     [names.HOST]: kplus.EnvValue.fromValue(rules.hostName('host', props.host, 'postgres.db.svc')),
-    [names.PORT]: kplus.EnvValue.fromValue(String(rules.tcpPort('port', props.port, POSTGRES.name))),
+    [names.PORT]: kplus.EnvValue.fromValue(String(rules.tcpPort('port', numberProp('port', props.port, String(POSTGRES.defaultPort)), POSTGRES.name))),
     [names.DATABASE]: kplus.EnvValue.fromValue(rules.nonEmpty('database', props.database, "'orders'")),
     [names.USER]: kplus.EnvValue.fromValue(rules.nonEmpty('username', props.username, "'backup'")),
   };

@@ -6,6 +6,7 @@ import * as rules from './rules';
 import { RuleError } from './rules';
 import { EngineConnection, secretEnvValue } from './runner-pod';
 import { CA_FILE_PATH, TlsCertificate } from './tls';
+import { booleanProp, numberProp } from './validation';
 
 const REDIS = ENGINE_REGISTRY.redis;
 
@@ -51,7 +52,7 @@ export interface RedisBackupCronJobProps extends BackupCronJobOptions, RedisConn
  */
 export class RedisBackupCronJob extends BackupCronJob {
   constructor(scope: Construct, id: string, props: RedisBackupCronJobProps) {
-    super(scope, id, props, redisConnection(props));
+    super(scope, id, props, () => redisConnection(props ?? {} as any));
   }
 }
 
@@ -59,7 +60,7 @@ function redisConnection(props: RedisConnectionOptions): EngineConnection {
   const names = REDIS.env;
   const env: Record<string, kplus.EnvValue> = {
     [names.HOST]: kplus.EnvValue.fromValue(rules.hostName('host', props.host, 'redis.cache.svc')),
-    [names.PORT]: kplus.EnvValue.fromValue(String(rules.tcpPort('port', props.port, REDIS.name))),
+    [names.PORT]: kplus.EnvValue.fromValue(String(rules.tcpPort('port', numberProp('port', props.port, String(REDIS.defaultPort)), REDIS.name))),
   };
   if (props.username !== undefined) {
     const username = rules.nonEmpty('username', props.username, "'backup'");
@@ -69,10 +70,11 @@ function redisConnection(props: RedisConnectionOptions): EngineConnection {
     env[names.USER] = kplus.EnvValue.fromValue(username);
   }
   if (props.password) env[names.PASSWORD] = secretEnvValue('password', props.password);
-  if (props.caCertificate && props.tls !== true) {
+  const tls = booleanProp('tls', props.tls) ?? false;
+  if (props.caCertificate && !tls) {
     throw new RuleError('caCertificate: has no effect without TLS; set tls: true (redis-cli --tls), or remove caCertificate.');
   }
-  if (props.tls) env[names.TLS] = kplus.EnvValue.fromValue('true');
+  if (tls) env[names.TLS] = kplus.EnvValue.fromValue('true');
   if (props.caCertificate) env[names.TLS_CA_FILE] = kplus.EnvValue.fromValue(CA_FILE_PATH);
   return { engine: REDIS.name, env, caCertificate: props.caCertificate };
 }

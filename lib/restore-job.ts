@@ -1,11 +1,11 @@
-import { Duration, Names } from 'cdk8s';
+import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { COMMAND, ENV, LATEST_BACKUP_ID, TOOL_ARGS_SEPARATOR } from './contract';
 import * as rules from './rules';
 import { EngineConnection, RunnerOptions, finishRunnerWorkload, runnerOptionsOf, runnerPod } from './runner-pod';
 import { IBackupSeries, readSeries } from './series';
-import { dnsLabel } from './validation';
+import { booleanProp, dnsLabel, dnsLabelFromPath, durationProp, numberProp, withConstructPath } from './validation';
 
 /** Options every restore Job has, whatever the engine. */
 export interface RestoreJobOptions extends RunnerOptions {
@@ -51,7 +51,8 @@ export interface RestoreJobOptions extends RunnerOptions {
   readonly ttlAfterFinished?: Duration;
   /**
    * Name of the Job object (at most 63 characters, a DNS label).
-   * @default - derived from the construct path, shortened with a hash to fit 63 characters
+   * @default - derived from the construct path (lower-cased, '_' and '.' mapped to '-', other
+   * characters a DNS label cannot hold dropped) and a hash of it, shortened to fit 63 characters
    */
   readonly jobName?: string;
 }
@@ -68,23 +69,26 @@ export abstract class RestoreJob extends Construct {
   /** The underlying Job: an escape hatch for anything the props do not cover. */
   public readonly job: kplus.Job;
 
-  protected constructor(scope: Construct, id: string, options: RestoreJobOptions, connection: EngineConnection, consumer: string) {
+  protected constructor(scope: Construct, id: string, options: RestoreJobOptions, connection: () => EngineConnection, consumer: string) {
     super(scope, id);
-    this.job = createRestoreJob(this, options, connection, consumer);
+    this.job = withConstructPath(this, () => createRestoreJob(this, options ?? {} as RestoreJobOptions, connection(), consumer));
   }
 }
 
 function createRestoreJob(scope: Construct, options: RestoreJobOptions, connection: EngineConnection, consumer: string): kplus.Job {
   const series = readSeries(options.series, connection.engine, consumer);
   const backupId = rules.backupRef('backupId', options.backupId ?? LATEST_BACKUP_ID);
-  const name = dnsLabel('jobName', options.jobName ?? Names.toDnsLabel(scope, { maxLen: MAX_JOB_NAME }),
-    MAX_JOB_NAME, "because Kubernetes copies it into the pods' job-name label");
+  const name = options.jobName === undefined
+    ? dnsLabelFromPath(scope, MAX_JOB_NAME)
+    : dnsLabel('jobName', options.jobName, MAX_JOB_NAME, "because Kubernetes copies it into the pods' job-name label");
   const restoreArgs = rules.passThroughArgs('restoreArgs', connection.engine, 'restore', options.restoreArgs ?? []);
-  const backoffLimit = rules.count('backoffLimit', options.backoffLimit ?? 0);
-  const activeDeadline = options.activeDeadline ?? Duration.hours(12);
+  const backoffLimit = rules.count('backoffLimit', numberProp('backoffLimit', options.backoffLimit, '0') ?? 0);
+  const activeDeadline = durationProp('activeDeadline', options.activeDeadline, 'Duration.hours(12)') ?? Duration.hours(12);
   if (activeDeadline.toSeconds() < 60) {
-    throw new Error(`activeDeadline: ${activeDeadline.toSeconds()}s is too short for a restore; give at least Duration.minutes(1).`);
+    throw new rules.RuleError(`activeDeadline: ${activeDeadline.toSeconds()}s is too short for a restore; give at least Duration.minutes(1).`);
   }
+  const ttlAfterFinished = durationProp('ttlAfterFinished', options.ttlAfterFinished, 'Duration.days(1)') ?? Duration.days(1);
+  const allowNonEmptyTarget = booleanProp('allowNonEmptyTarget', options.allowNonEmptyTarget) ?? false;
 
   const args = [COMMAND.RESTORE, backupId, ...restoreArgs.length > 0 ? [TOOL_ARGS_SEPARATOR, ...restoreArgs] : []];
   const pod = runnerPod(scope, {
@@ -94,14 +98,14 @@ function createRestoreJob(scope: Construct, options: RestoreJobOptions, connecti
     backupName: series.backupName,
     ...runnerOptionsOf(options),
     args,
-    commandEnv: options.allowNonEmptyTarget ? { [ENV.RESTORE_FORCE]: kplus.EnvValue.fromValue('true') } : {},
+    commandEnv: allowNonEmptyTarget ? { [ENV.RESTORE_FORCE]: kplus.EnvValue.fromValue('true') } : {},
   });
   const job = new kplus.Job(scope, 'Resource', {
     ...pod.props,
     metadata: { name, labels: pod.labels },
     activeDeadline,
     backoffLimit,
-    ttlAfterFinished: options.ttlAfterFinished ?? Duration.days(1),
+    ttlAfterFinished,
   });
   finishRunnerWorkload(job, pod.labels);
   return job;

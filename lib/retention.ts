@@ -2,6 +2,8 @@ import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { ENV, RETENTION_COUNT_ENV } from './contract';
 import * as rules from './rules';
+import { RuleError } from './rules';
+import { durationProp, numberProp } from './validation';
 
 /**
  * A retention policy in restic's `forget` vocabulary. Every count is "keep the newest backup of
@@ -9,7 +11,8 @@ import * as rules from './rules';
  */
 export interface RetentionPolicyOptions {
   /**
-   * Keep the n newest backups.
+   * Keep the n newest backups. 0 is the same as no keep-last rule; a policy whose rules are all 0
+   * is refused, because it would keep only the newest backup.
    * @default - no keep-last rule
    */
   readonly keepLast?: number;
@@ -51,7 +54,11 @@ export interface RetentionPolicyOptions {
  * newest complete backup is always kept, and nothing is removed after a failed backup.
  */
 export class Retention {
-  /** Keep the n newest backups (restic's `--keep-last`). */
+  /**
+   * Keep the n newest backups (restic's `--keep-last`), n of 1 or more. `keepLast(0)` is refused:
+   * with the newest backup always kept it would keep only the newest one and delete every other;
+   * say `keepLast(1)` if that is what you want.
+   */
   public static keepLast(count: number): Retention {
     return Retention.policy({ keepLast: count });
   }
@@ -62,15 +69,26 @@ export class Retention {
    */
   public static policy(options: RetentionPolicyOptions): Retention {
     const env: Record<string, string> = {};
+    const counts: Array<[string, number]> = [];
     for (const [prop, name] of RETENTION_COUNT_ENV) {
-      const value = options[prop];
-      if (value !== undefined) env[name] = String(rules.count(prop, value));
+      const value = numberProp(prop, options?.[prop], '7');
+      if (value !== undefined) {
+        env[name] = String(rules.count(prop, value));
+        counts.push([prop, value]);
+      }
     }
-    if (options.keepWithin !== undefined) {
-      env[ENV.KEEP_WITHIN_SECONDS] = String(rules.wholeSeconds('keepWithin', options.keepWithin.toMilliseconds(), 'Duration.days(7)'));
+    const keepWithin = durationProp('keepWithin', options?.keepWithin, 'Duration.days(7)');
+    if (keepWithin !== undefined) {
+      env[ENV.KEEP_WITHIN_SECONDS] = String(rules.wholeSeconds('keepWithin', keepWithin.toMilliseconds(), 'Duration.days(7)'));
     }
     if (Object.keys(env).length === 0) {
-      throw new Error('retention: the policy has no rule, so it would keep only the newest backup. Set at least one, e.g. Retention.keepLast(7) or Retention.policy({ keepDaily: 7, keepWeekly: 4 }).');
+      throw new RuleError('retention: the policy has no rule, so it would keep only the newest backup. Set at least one, e.g. Retention.keepLast(7) or Retention.policy({ keepDaily: 7, keepWeekly: 4 }).');
+    }
+    if (keepWithin === undefined && counts.every(([, value]) => value === 0)) {
+      const [field, what] = counts.length === 1
+        ? [counts[0][0], '0 keeps no backup, and the policy has no other rule']
+        : ['retention', `${counts.map(([prop]) => `${prop}: 0`).join(', ')} keep no backup`];
+      throw new RuleError(`${field}: ${what}, so only the newest backup (always kept) would survive and every other one would be deleted. Give a count of 1 or more, e.g. Retention.keepLast(7); to keep only the newest backup on purpose, say Retention.keepLast(1).`);
     }
     return new Retention(env);
   }

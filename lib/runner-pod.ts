@@ -7,7 +7,7 @@ import { ENV, EngineName, IMAGE, imageTag } from './contract';
 import * as rules from './rules';
 import { BackupStorage } from './storage';
 import { TlsCertificate } from './tls';
-import { dataKey, imageReference } from './validation';
+import { dataKey, durationProp, imageReference, secretValueProp } from './validation';
 
 /** @internal */
 export const LIBRARY_VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
@@ -35,11 +35,47 @@ export interface RunnerOptions {
    * @default - requests 250m CPU and 256Mi memory, limit 512Mi memory, no CPU limit
    */
   readonly resources?: kplus.ContainerResources;
+  /**
+   * The most the pod's clock may differ from the storage's clock (`BACKUP_MAX_CLOCK_SKEW_SECONDS`,
+   * whole seconds). A run whose clock disagrees by more refuses to start, because backup ids,
+   * retention and `latest` must not follow a wrong clock.
+   * @default - the runner's default, 10 minutes
+   */
+  readonly maxClockSkew?: Duration;
+  /**
+   * How long a transfer may make no progress before the run gives up and aborts the upload
+   * (`BACKUP_STALL_TIMEOUT_SECONDS`, whole seconds, at least 10), so a stalled storage server fails
+   * the run in bounded time.
+   * @default - the runner's default, 2 minutes
+   */
+  readonly stallTimeout?: Duration;
 }
 
 /** Just the `RunnerOptions` of a props object. @internal */
 export function runnerOptionsOf(options: RunnerOptions): RunnerOptions {
-  return { image: options.image, imagePullPolicy: options.imagePullPolicy, resources: options.resources };
+  return {
+    image: options.image,
+    imagePullPolicy: options.imagePullPolicy,
+    resources: options.resources,
+    maxClockSkew: options.maxClockSkew,
+    stallTimeout: options.stallTimeout,
+  };
+}
+
+/** The runner's clock-skew and stall-timeout variables, for the props that are set. */
+function runnerTimingEnv(options: RunnerOptions): Record<string, kplus.EnvValue> {
+  const env: Record<string, kplus.EnvValue> = {};
+  const maxClockSkew = durationProp('maxClockSkew', options.maxClockSkew, 'Duration.minutes(10)');
+  if (maxClockSkew !== undefined) {
+    const seconds = rules.wholeSeconds('maxClockSkew', maxClockSkew.toMilliseconds(), 'Duration.minutes(10)');
+    env[ENV.MAX_CLOCK_SKEW_SECONDS] = kplus.EnvValue.fromValue(String(seconds));
+  }
+  const stallTimeout = durationProp('stallTimeout', options.stallTimeout, 'Duration.minutes(2)');
+  if (stallTimeout !== undefined) {
+    const seconds = rules.stallTimeoutSeconds('stallTimeout', rules.wholeSeconds('stallTimeout', stallTimeout.toMilliseconds(), 'Duration.minutes(2)'));
+    env[ENV.STALL_TIMEOUT_SECONDS] = kplus.EnvValue.fromValue(String(seconds));
+  }
+  return env;
 }
 
 /** How the runner reaches one database: what an engine's construct file adds to the shared wiring. @internal */
@@ -53,7 +89,8 @@ export interface EngineConnection {
 
 /** A secret prop as an env value by `secretKeyRef`; `field` names the prop, e.g. `password`. @internal */
 export function secretEnvValue(field: string, value: kplus.SecretValue): kplus.EnvValue {
-  dataKey(`${field}.key`, rules.nonEmpty(`${field}.key`, value?.key, `'${field}'`));
+  secretValueProp(field, value);
+  dataKey(`${field}.key`, rules.nonEmpty(`${field}.key`, value.key, `'${field}'`));
   return kplus.EnvValue.fromSecretValue(value);
 }
 
@@ -89,7 +126,7 @@ export interface RunnerPod {
 export function runnerPod(scope: Construct, options: RunnerPodOptions): RunnerPod {
   const engine = options.connection.engine;
   const image = imageReference('image', options.image ?? defaultImage(engine));
-  const storage = options.storage._bind();
+  const storage = options.storage._bind(scope);
   const labels = {
     'app.kubernetes.io/name': 'cdk8s-db-backup',
     'app.kubernetes.io/instance': options.backupName,
@@ -121,6 +158,7 @@ export function runnerPod(scope: Construct, options: RunnerPodOptions): RunnerPo
     [ENV.DESTINATION]: kplus.EnvValue.fromValue(storage.destination),
     [ENV.NAME]: kplus.EnvValue.fromValue(options.backupName),
     ...options.commandEnv,
+    ...runnerTimingEnv(options),
     ...storage.env,
     ...options.connection.env,
   };

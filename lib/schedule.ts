@@ -1,5 +1,6 @@
 import { createHash } from 'crypto';
 import { IConstruct } from 'constructs';
+import { RuleError } from './rules';
 
 /** Days of the week, for `BackupSchedule.weekly()`. */
 export enum WeekDay {
@@ -94,6 +95,9 @@ export class BackupSchedule {
    * @example BackupSchedule.cron('H 0 * * *')
    */
   public static cron(expression: string): BackupSchedule {
+    if (typeof expression !== 'string') {
+      throw new RuleError(`${PROP}: expected a cron expression string, got ${expression === null ? 'null' : typeof expression}; e.g. BackupSchedule.cron('H 2 * * *').`);
+    }
     const schedule = new BackupSchedule(expression);
     // Fail at the call site for anything that does not depend on the construct path.
     schedule.resolveWithSeed('syntax-check');
@@ -168,7 +172,10 @@ export class BackupSchedule {
 }
 
 function field(prop: string, value: number | undefined, min: number, max: number): string {
-  if (value === undefined) return 'H';
+  if (value === undefined || value === null) return 'H';
+  if (typeof value === 'string') {
+    throw new RuleError(`${PROP}: '${prop}' is '${value}', a string; give a number from ${min} to ${max}.`);
+  }
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new Error(`${PROP}: '${prop}' is ${value}; it must be a whole number from ${min} to ${max}.`);
   }

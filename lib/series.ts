@@ -28,7 +28,7 @@ export class BackupSeries {
    * A series written by a backup CronJob defined elsewhere, e.g. in another cdk8s app.
    *
    * @param storage where the backup CronJob writes: a `BackupStorage` with the same bucket (or volume) and prefix
-   * @param backupName the backup CronJob's `backupName` (by default its construct id, lower-cased)
+   * @param backupName the backup CronJob's `backupName` (by default derived from its construct id, e.g. `orders` for `Orders`)
    * @param engine the backup CronJob's engine: `postgres`, `mongo`, `mysql` or `redis`
    * @example BackupSeries.fromName(storage, 'orders', 'postgres')
    */

@@ -1,6 +1,8 @@
+import { Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
+import { IConstruct } from 'constructs';
 import { ENV, IMAGE } from './contract';
-import { bucketName, endpointUrl, keyPrefix, regionName } from './rules';
+import { RuleError, bucketName, endpointUrl, keyPrefix, regionName } from './rules';
 import { dataKey } from './validation';
 
 /** Options for `S3Credentials.fromSecret()`: which keys of the Secret hold what. */
@@ -117,7 +119,13 @@ export interface S3StorageOptions {
 
 /** Options for `BackupStorage.volume()`. */
 export interface VolumeStorageOptions {
-  /** The volume (typically a PersistentVolumeClaim) that receives the backups. */
+  /**
+   * The volume that receives the backups: one that outlives the pod, typically a
+   * PersistentVolumeClaim (`kplus.Volume.fromPersistentVolumeClaim()`), or NFS, CSI or a cloud
+   * disk. Volumes that live only as long as the pod (emptyDir, ephemeral, configMap, secret,
+   * downwardAPI, projected) and hostPath are rejected: the backups would vanish with the pod or
+   * scatter over the nodes.
+   */
   readonly volume: kplus.Volume;
   /**
    * Directory inside the volume under which every backup series is stored.
@@ -129,6 +137,11 @@ export interface VolumeStorageOptions {
 /** @internal */
 export interface StorageBinding {
   readonly destination: string;
+  /**
+   * What identifies the stored place across the app: two backup constructs with the same
+   * location and series name write the same series.
+   */
+  readonly location: string;
   readonly env: Record<string, kplus.EnvValue>;
   readonly volume?: kplus.Volume;
   readonly serviceAccount?: kplus.IServiceAccount;
@@ -150,6 +163,8 @@ export class BackupStorage {
     const forcePathStyle = options.forcePathStyle ?? endpoint !== undefined;
     const credentials = options.credentials;
     const destination = `s3://${options.bucket}${prefix ? '/' + prefix : ''}`;
+    // Bucket names are global on AWS S3, so the region does not tell two buckets apart.
+    const location = endpoint ? `${destination} at ${endpoint}` : destination;
     return new BackupStorage(() => {
       const creds = credentials?._bind();
       const env: Record<string, kplus.EnvValue> = { [ENV.AWS_REGION]: kplus.EnvValue.fromValue(region) };
@@ -158,6 +173,7 @@ export class BackupStorage {
       Object.assign(env, creds?.env ?? {});
       return {
         destination,
+        location,
         env,
         serviceAccount: creds?.serviceAccount,
         automountServiceAccountToken: creds?.automountServiceAccountToken ?? false,
@@ -170,20 +186,68 @@ export class BackupStorage {
    * name and renamed into place only once complete.
    */
   public static volume(options: VolumeStorageOptions): BackupStorage {
+    const source = durableVolumeSource('volume', options.volume);
     const prefix = keyPrefix('prefix', options.prefix);
     const destination = `file://${IMAGE.BACKUP_VOLUME_PATH}${prefix ? '/' + prefix : ''}`;
-    return new BackupStorage(() => ({
+    return new BackupStorage(scope => ({
       destination,
+      location: `${volumeIdentity(source, scope)}${prefix ? ` under '${prefix}'` : ''}`,
       env: {},
       volume: options.volume,
       automountServiceAccountToken: false,
     }));
   }
 
-  private constructor(private readonly binder: () => StorageBinding) {}
+  private constructor(private readonly binder: (scope?: IConstruct) => StorageBinding) {}
 
-  /** @internal */
-  public _bind(): StorageBinding {
-    return this.binder();
+  /** `scope`: the construct that mounts the storage; it tells apart volumes of other namespaces. @internal */
+  public _bind(scope?: IConstruct): StorageBinding {
+    return this.binder(scope);
+  }
+}
+
+// Volume sources whose data outlives the pod and does not depend on the node it runs on.
+const DURABLE_SOURCES = [
+  'persistentVolumeClaim', 'nfs', 'csi', 'awsElasticBlockStore', 'azureDisk', 'azureFile', 'gcePersistentDisk', 'cephfs',
+  'rbd', 'iscsi', 'fc', 'glusterfs', 'cinder', 'vsphereVolume', 'portworxVolume', 'quobyte', 'storageos', 'scaleIo',
+  'photonPersistentDisk', 'flexVolume', 'flocker',
+];
+
+interface VolumeSource {
+  readonly kind: string;
+  readonly spec: Record<string, unknown>;
+}
+
+/** The volume's source, refused unless it outlives the pod. */
+function durableVolumeSource(field: string, volume: kplus.Volume): VolumeSource {
+  const kube = typeof (volume as any)?._toKube === 'function' ? (volume as any)._toKube() : undefined;
+  if (kube === undefined) {
+    throw new RuleError(`${field}: expected a kplus.Volume, e.g. kplus.Volume.fromPersistentVolumeClaim(this, 'Backups', kplus.PersistentVolumeClaim.fromClaimName(this, 'Claim', 'backups')).`);
+  }
+  const kind = Object.keys(kube).find(key => key !== 'name' && kube[key] !== undefined) ?? 'unknown';
+  const fix = "Use a PersistentVolumeClaim: kplus.Volume.fromPersistentVolumeClaim(this, 'Backups', kplus.PersistentVolumeClaim.fromClaimName(this, 'Claim', 'backups'))";
+  if (kind === 'hostPath') {
+    throw new RuleError(`${field}: '${kube.name}' is a hostPath volume: each run may land on another node, and the restricted Pod Security Standard forbids it. ${fix}.`);
+  }
+  if (!DURABLE_SOURCES.includes(kind)) {
+    throw new RuleError(`${field}: '${kube.name}' is a ${kind} volume, which lives only as long as the pod: every backup would vanish when the backup pod ends. ${fix}, or another volume that outlives the pod (NFS, CSI).`);
+  }
+  return { kind, spec: kube[kind] };
+}
+
+/** A description of the volume that is the same for every kplus.Volume of the same storage. */
+function volumeIdentity(source: VolumeSource, scope: IConstruct | undefined): string {
+  const namespace = scope ? Chart.of(scope).namespace : undefined;
+  const where = namespace ? ` in namespace '${namespace}'` : '';
+  switch (source.kind) {
+    case 'persistentVolumeClaim':
+      return `PersistentVolumeClaim '${source.spec.claimName}'${where}`;
+    case 'nfs':
+      return `NFS ${source.spec.server}:${source.spec.path}`;
+    default: {
+      const spec = { ...source.spec };
+      delete spec.readOnly;
+      return `${source.kind} volume ${JSON.stringify(spec)}${where}`;
+    }
   }
 }

@@ -95,6 +95,8 @@ function variantsChart(): Chart {
     retention,
     incompleteMinAge: Duration.hours(72),
     activeDeadline: Duration.hours(12),
+    maxClockSkew: Duration.minutes(2),
+    stallTimeout: Duration.minutes(5),
   });
   new PostgresBackupCronJob(chart, 'pg-volume', {
     schedule, storage: volume, host: 'pg', database: 'orders', username: 'backup', backupName: 'orders.v2_x-1', compression: Compression.NONE,
@@ -108,8 +110,10 @@ function variantsChart(): Chart {
     backupId: '20261125T010203Z-1a2b3c4d',
     restoreArgs: ['--clean', '--if-exists'],
     allowNonEmptyTarget: true,
+    maxClockSkew: Duration.seconds(30),
+    stallTimeout: Duration.seconds(10),
   });
-  new PostgresVerifyCronJob(chart, 'pg-verify', { schedule, series: pg, assertionSql: 'SELECT true' });
+  new PostgresVerifyCronJob(chart, 'pg-verify', { schedule, series: pg, assertionSql: 'SELECT true', maxClockSkew: Duration.hours(1) });
   new PostgresVerifyCronJob(chart, 'pg-verify-elsewhere', {
     schedule, series: BackupSeries.fromName(aws, 'billing', 'postgres'), postgresMajor: 15,
   });
@@ -244,6 +248,17 @@ describe('a value the runner refuses is refused at synth time too', () => {
     cases.push([`sslmode '${mode}'`,
       synth(chart => new PostgresBackupCronJob(chart, 'orders', { ...pgProps(chart), sslMode: mode as PostgresSslMode })),
       runner(withEnv(ENGINE_REGISTRY.postgres.env.SSL_MODE, mode || ' '))]);
+  }
+
+  for (const seconds of [0]) {
+    cases.push([`maxClockSkew ${seconds} s`,
+      synth(chart => new PostgresBackupCronJob(chart, 'orders', { ...pgProps(chart), maxClockSkew: Duration.seconds(seconds) })),
+      runner(withEnv(ENV.MAX_CLOCK_SKEW_SECONDS, String(seconds)))]);
+  }
+  for (const seconds of [1, 9]) {
+    cases.push([`stallTimeout ${seconds} s`,
+      synth(chart => new PostgresBackupCronJob(chart, 'orders', { ...pgProps(chart), stallTimeout: Duration.seconds(seconds) })),
+      runner(withEnv(ENV.STALL_TIMEOUT_SECONDS, String(seconds)))]);
   }
 
   test.each(cases)('%s', (_what, atSynth, atRun) => {

@@ -1,5 +1,6 @@
 import { Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
+import { atPath } from './at-path';
 import { BackupSchedule, MongoBackupCronJob, MongoBackupCronJobProps } from '../../lib';
 import { podSpecOf, restrictedViolations, validateSchema } from '../helpers/k8s';
 import { container, cronJobs, envOf, newChart, s3Storage } from '../helpers/synth';
@@ -53,12 +54,12 @@ describe('MongoBackupCronJob', () => {
     ['empty uri key', c => mongoProps(c, { uri: { secret: kplus.Secret.fromSecretName(c, 'X', 'x'), key: '' } }), /^uri\.key: must be set, e\.g\. 'uri'/],
     ['empty database', c => mongoProps(c, { database: '' }), /^database: must be set, e\.g\. '[a-z]+'/],
     ['database with a dot', c => mongoProps(c, { database: 'cat.alog' }), /^database: 'cat.alog' is not a valid MongoDB database name/],
-    ['--uri in dumpArgs', c => mongoProps(c, { dumpArgs: ['--uri=mongodb://u:p@h'] }), /^dumpArgs: '--uri' is set by the runner/],
+    ['--uri in dumpArgs', c => mongoProps(c, { dumpArgs: ['--uri=mongodb://u:p@h'] }), /^dumpArgs: '--uri=mongodb:\/\/u:p@h' is mongodump's --uri, which selects the server.*use the construct's props instead/],
     ['--password in dumpArgs', c => mongoProps(c, { dumpArgs: ['--password', 'p'] }), /^dumpArgs: '--password'/],
-    ['--out in dumpArgs', c => mongoProps(c, { dumpArgs: ['--out=/tmp'] }), /^dumpArgs: '--out'/],
+    ['--out in dumpArgs', c => mongoProps(c, { dumpArgs: ['--out=/tmp'] }), /^dumpArgs: '--out=\/tmp' is mongodump's --out \(-o\)/],
   ])('rejects %s', (_name, props, message) => {
     const chart = newChart();
-    expect(() => new MongoBackupCronJob(chart, 'catalog', props(chart))).toThrow(message);
+    expect(() => new MongoBackupCronJob(chart, 'catalog', props(chart))).toThrow(atPath('test/catalog', message));
   });
 
   test('passes allowed dumpArgs through', () => {

@@ -1,5 +1,6 @@
 import { Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
+import { atPath } from './at-path';
 import {
   BackupSchedule, MysqlBackupCronJob, MysqlBackupCronJobProps, RedisBackupCronJob, RedisBackupCronJobProps,
 } from '../../lib';
@@ -82,15 +83,15 @@ describe('MysqlBackupCronJob', () => {
     ['database with a dot', c => mysqlProps(c, { database: 'a.b' }), /^database: 'a.b' is not a valid MySQL database name/],
     ['empty username', c => mysqlProps(c, { username: ' ' }), /^username: must be set, e\.g\. 'backup'/],
     ['empty password key', c => mysqlProps(c, { password: { secret: kplus.Secret.fromSecretName(c, 'X', 'x'), key: '' } }), /^password\.key: must be set, e\.g\. 'password'/],
-    ['--password in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--password=x'] }), /^dumpArgs: '--password' is set by the runner/],
-    ['-pSECRET in dumpArgs', c => mysqlProps(c, { dumpArgs: ['-psecret'] }), /^dumpArgs: '-p' is set by the runner/],
-    ['--result-file in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--result-file=/tmp/x'] }), /^dumpArgs: '--result-file'/],
-    ['--defaults-file in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--defaults-file=/etc/my.cnf'] }), /^dumpArgs: '--defaults-file'/],
-    ['--tab in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--tab=/tmp'] }), /^dumpArgs: '--tab'/],
+    ['--password in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--password=x'] }), /^dumpArgs: '--password=x' is mariadb-dump's --password \(-p\).*use the construct's props instead/],
+    ['-pSECRET in dumpArgs', c => mysqlProps(c, { dumpArgs: ['-psecret'] }), /^dumpArgs: '-psecret' is mariadb-dump's --password \(-p\)/],
+    ['--result-file in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--result-file=/tmp/x'] }), /^dumpArgs: '--result-file=\/tmp\/x' is mariadb-dump's --result-file \(-r\)/],
+    ['--defaults-file in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--defaults-file=/etc/my.cnf'] }), /^dumpArgs: '--defaults-file=\/etc\/my.cnf' is mariadb-dump's --defaults-file/],
+    ['--tab in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--tab=/tmp'] }), /^dumpArgs: '--tab=\/tmp' is mariadb-dump's --tab \(-T\)/],
     ['--all-databases in dumpArgs', c => mysqlProps(c, { dumpArgs: ['--all-databases'] }), /^dumpArgs: '--all-databases'/],
   ])('rejects %s', (_name, props, message) => {
     const chart = newChart();
-    expect(() => new MysqlBackupCronJob(chart, 'shop', props(chart))).toThrow(message);
+    expect(() => new MysqlBackupCronJob(chart, 'shop', props(chart))).toThrow(atPath('test/shop', message));
   });
 });
 
@@ -139,12 +140,12 @@ describe('RedisBackupCronJob', () => {
     ['empty username', c => redisProps(c, { username: '' }), /^username: must be set, e\.g\. 'backup'/],
     ['username with a space', c => redisProps(c, { username: 'a b' }), /^username: 'a b' must not contain white space/],
     ['empty password key', c => redisProps(c, { password: { secret: kplus.Secret.fromSecretName(c, 'X', 'x'), key: '' } }), /^password\.key: must be set, e\.g\. 'password'/],
-    ['-a in dumpArgs', c => redisProps(c, { dumpArgs: ['-a', 'secret'] }), /^dumpArgs: '-a' is set by the runner/],
+    ['-a in dumpArgs', c => redisProps(c, { dumpArgs: ['-a', 'secret'] }), /^dumpArgs: '-a' is redis-cli's -a, which selects the server, database, user or password/],
     ['--pass in dumpArgs', c => redisProps(c, { dumpArgs: ['--pass', 'secret'] }), /^dumpArgs: '--pass'/],
     ['--rdb in dumpArgs', c => redisProps(c, { dumpArgs: ['--rdb', '/tmp/x'] }), /^dumpArgs: '--rdb'/],
     ['-u URI in dumpArgs', c => redisProps(c, { dumpArgs: ['-u', 'redis://:p@h'] }), /^dumpArgs: '-u'/],
   ])('rejects %s', (_name, props, message) => {
     const chart = newChart();
-    expect(() => new RedisBackupCronJob(chart, 'sessions', props(chart))).toThrow(message);
+    expect(() => new RedisBackupCronJob(chart, 'sessions', props(chart))).toThrow(atPath('test/sessions', message));
   });
 });

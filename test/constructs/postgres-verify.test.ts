@@ -4,6 +4,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { Duration, Size, Testing } from 'cdk8s';
+import { atPath } from './at-path';
 import { BackupSchedule, BackupSeries, BackupStorage, PostgresVerifyCronJob, PostgresVerifyCronJobProps } from '../../lib';
 import { podSpecOf, restrictedViolations, validateSchema } from '../helpers/k8s';
 import { container, cronJobs, envOf, newChart, s3Storage } from '../helpers/synth';
@@ -65,7 +66,7 @@ describe('PostgresVerifyCronJob', () => {
   test('the throwaway server: same major, localhost only, trust auth, non-root, every written path on an emptyDir', () => {
     const cj = synthVerify({ dataSizeLimit: Size.gibibytes(20) });
     const server = container(cj, 'postgres');
-    expect(server.image).toBe('postgres:15');
+    expect(server.image).toBe('postgres:15.16');
     expect(server.command[0]).toBe('bash');
     expect(server.command[2]).toContain('docker-entrypoint.sh postgres -c listen_addresses=127.0.0.1 -c port=5432');
     expect(envOf(cj, 'postgres')).toEqual({
@@ -128,7 +129,7 @@ describe('PostgresVerifyCronJob', () => {
         /^postgresMajor: the series 'orders' does not record its server's major version; set postgresMajor here, or on its PostgresBackupCronJob/],
       ['minor version as major', c => verifyProps(c, { postgresMajor: 15.4 }), /^postgresMajor: 15\.4 is not a PostgreSQL major version/],
       ['9.6-style major', c => verifyProps(c, { postgresMajor: 9 }), /^postgresMajor: 9 is not/],
-      ['image of another major', c => verifyProps(c, { postgresImage: 'postgres:16.2' }), /^postgresImage: 'postgres:16\.2' is PostgreSQL 16 but postgresMajor is 15\. Use .*'postgres:15'/],
+      ['image of another major', c => verifyProps(c, { postgresImage: 'postgres:16.2' }), /^postgresImage: 'postgres:16\.2' is PostgreSQL 16 but postgresMajor is 15\. Use .*'postgres:15\.16'/],
       ['untagged server image', c => verifyProps(c, { postgresImage: 'postgres' }), /^postgresImage: 'postgres' is untagged/],
       ['latest server image', c => verifyProps(c, { postgresImage: 'postgres:latest' }), /^postgresImage: 'postgres:latest' is tagged 'latest'/],
       ['empty assertionSql', c => verifyProps(c, { assertionSql: '  ' }), /^assertionSql: must not be empty/],
@@ -136,7 +137,7 @@ describe('PostgresVerifyCronJob', () => {
       ['bad schedule time zone', c => verifyProps(c, { timeZone: 'Local' }), /^timeZone: 'Local'/],
     ])('%s', (_name, props, message) => {
       const chart = newChart();
-      expect(() => new PostgresVerifyCronJob(chart, 'orders-verify', props(chart))).toThrow(message);
+      expect(() => new PostgresVerifyCronJob(chart, 'orders-verify', props(chart))).toThrow(atPath('test/orders-verify', message));
     });
 
     test('a digest-pinned server image is accepted as is', () => {

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { Duration, Size, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { atPath } from './at-path';
 import { BackupSchedule, BackupStorage, Compression, PostgresBackupCronJob, S3Credentials } from '../../lib';
 import { podSpecOf, restrictedViolations, validateSchema } from '../helpers/k8s';
 import { container, cronJobs, envOf, newChart, postgresProps } from '../helpers/synth';
@@ -201,8 +202,8 @@ describe('PostgresBackupCronJob', () => {
       ['empty database', c => postgresProps(c, { database: '' }), /^database: must be set, e\.g\. '[a-z]+'/],
       ['empty username', c => postgresProps(c, { username: ' ' }), /^username: must be set, e\.g\. 'backup'/],
       ['empty password key', c => postgresProps(c, { password: { secret: kplus.Secret.fromSecretName(c, 'P2', 'x'), key: '' } }), /^password\.key: must be set, e\.g\. 'password'/],
-      ['--file in dumpArgs', c => postgresProps(c, { dumpArgs: ['--file=/tmp/x'] }), /^dumpArgs: '--file' is set by the runner/],
-      ['-Fd in dumpArgs', c => postgresProps(c, { dumpArgs: ['-Fd'] }), /^dumpArgs: '-F' is set by the runner/],
+      ['--file in dumpArgs', c => postgresProps(c, { dumpArgs: ['--file=/tmp/x'] }), /^dumpArgs: '--file=\/tmp\/x' is pg_dump's --file \(-f\)/],
+      ['-Fd in dumpArgs', c => postgresProps(c, { dumpArgs: ['-Fd'] }), /^dumpArgs: '-Fd' is pg_dump's --format \(-F\)/],
       ['--password in dumpArgs', c => postgresProps(c, { dumpArgs: ['--password'] }), /^dumpArgs: '--password'/],
       ['--host in dumpArgs', c => postgresProps(c, { dumpArgs: ['--host', 'other'] }), /^dumpArgs: '--host'/],
       ['unknown time zone', c => postgresProps(c, { timeZone: 'Mars/Olympus_Mons' }), /^timeZone: 'Mars\/Olympus_Mons' is not a known IANA time zone/],
@@ -222,13 +223,14 @@ describe('PostgresBackupCronJob', () => {
       ['bad schedule', c => postgresProps(c, { schedule: { _resolve: () => BackupSchedule.cron('0 25 * * *').expression } as any }), /^schedule: /],
     ])('%s', (_name, props, message) => {
       const chart = newChart();
-      expect(() => new PostgresBackupCronJob(chart, 'orders', props(chart))).toThrow(message);
+      expect(() => new PostgresBackupCronJob(chart, 'orders', props(chart))).toThrow(atPath('test/orders', message));
     });
 
-    test('a construct id that is not a valid series name asks for backupName', () => {
+    test('a construct id that is not a valid series name gives a derived series name, not an error', () => {
       const chart = newChart();
-      expect(() => new PostgresBackupCronJob(chart, 'Orders_DB!', postgresProps(chart)))
-        .toThrow(/^backupName \(unset, so the construct id, lower-cased; set backupName to choose one\): 'orders_db!' is not a valid series name/);
+      const backup = new PostgresBackupCronJob(chart, 'Orders_DB!', postgresProps(chart));
+      expect(backup.backupName).toBe('orders_db');
+      expect(envOf(cronJobs(chart)[0]).BACKUP_NAME).toBe('orders_db');
     });
   });
 });

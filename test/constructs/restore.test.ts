@@ -1,6 +1,7 @@
 import { Duration, Size, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { atPath } from './at-path';
 import {
   BackupSeries, BackupStorage, MongoRestoreJob, MongoRestoreJobProps, MysqlRestoreJob, MysqlRestoreJobProps, PostgresRestoreJob,
   PostgresRestoreJobProps, S3Credentials,
@@ -177,8 +178,8 @@ describe('PostgresRestoreJob', () => {
         /^backupId: '20261125T010203Z-1a2b3c4d\.pgdump\.zst' is not a backup id; use 'latest' or an id as printed by the image's 'list' command/],
       ['backupId as a key', c => pgRestoreProps(c, { backupId: 'prod/orders/20261125T010203Z-1a2b3c4d' }), /^backupId: .* is not a backup id/],
       ['backupId LATEST', c => pgRestoreProps(c, { backupId: 'LATEST' }), /^backupId: 'LATEST' is not a backup id/],
-      ['--dbname in restoreArgs', c => pgRestoreProps(c, { restoreArgs: ['--dbname=other'] }), /^restoreArgs: '--dbname' is set by the runner.*use the construct's props instead/],
-      ['-j in restoreArgs', c => pgRestoreProps(c, { restoreArgs: ['-j4'] }), /^restoreArgs: '-j' is set by the runner/],
+      ['--dbname in restoreArgs', c => pgRestoreProps(c, { restoreArgs: ['--dbname=other'] }), /^restoreArgs: '--dbname=other' is pg_restore's --dbname \(-d\).*use the construct's props instead/],
+      ['-j in restoreArgs', c => pgRestoreProps(c, { restoreArgs: ['-j4'] }), /^restoreArgs: '-j4' is pg_restore's --jobs \(-j\)/],
       ['-f in restoreArgs', c => pgRestoreProps(c, { restoreArgs: ['-f', '/tmp/x.sql'] }), /^restoreArgs: '-f'/],
       ['negative backoffLimit', c => pgRestoreProps(c, { backoffLimit: -1 }), /^backoffLimit: -1 must be a whole number of 0 or more/],
       ['short activeDeadline', c => pgRestoreProps(c, { activeDeadline: Duration.seconds(30) }), /^activeDeadline: 30s is too short for a restore/],
@@ -189,7 +190,7 @@ describe('PostgresRestoreJob', () => {
       ['port 0', c => pgRestoreProps(c, { port: 0 }), /^port: 0 is not a TCP port/],
     ])('%s', (_name, props, message) => {
       const chart = newChart();
-      expect(() => new PostgresRestoreJob(chart, 'orders-restore', props(chart))).toThrow(message);
+      expect(() => new PostgresRestoreJob(chart, 'orders-restore', props(chart))).toThrow(atPath('test/orders-restore', message));
     });
   });
 });
@@ -197,7 +198,7 @@ describe('PostgresRestoreJob', () => {
 describe('MysqlRestoreJob', () => {
   test('synthesizes this Job', () => {
     const chart = newChart();
-    new MysqlRestoreJob(chart, 'shop-restore', mysqlRestoreProps(chart, { tls: false, restoreArgs: ['--force'] }));
+    new MysqlRestoreJob(chart, 'shop-restore', mysqlRestoreProps(chart, { tls: false, restoreArgs: ['--max-allowed-packet=1G'] }));
     expect(Testing.synth(chart)).toMatchSnapshot();
   });
 
@@ -222,14 +223,14 @@ describe('MysqlRestoreJob', () => {
   });
 
   test.each<[string, (chart: any) => any, RegExp]>([
-    ['--defaults-file in restoreArgs', c => mysqlRestoreProps(c, { restoreArgs: ['--defaults-file=/tmp/my.cnf'] }), /^restoreArgs: '--defaults-file' is set by the runner/],
-    ['-e in restoreArgs', c => mysqlRestoreProps(c, { restoreArgs: ['-e', 'DROP DATABASE shop'] }), /^restoreArgs: '-e' is set by the runner/],
-    ['--password in restoreArgs', c => mysqlRestoreProps(c, { restoreArgs: ['--password=x'] }), /^restoreArgs: '--password'/],
+    ['--defaults-file in restoreArgs', c => mysqlRestoreProps(c, { restoreArgs: ['--defaults-file=/tmp/my.cnf'] }), /^restoreArgs: '--defaults-file=\/tmp\/my.cnf' is mariadb's --defaults-file/],
+    ['-e in restoreArgs', c => mysqlRestoreProps(c, { restoreArgs: ['-e', 'DROP DATABASE shop'] }), /^restoreArgs: '-e' is mariadb's --execute \(-e\)/],
+    ['--password in restoreArgs', c => mysqlRestoreProps(c, { restoreArgs: ['--password=x'] }), /^restoreArgs: '--password=x' is mariadb's --password \(-p\)/],
     ['bad database', c => mysqlRestoreProps(c, { database: 'shop.v2' }), /^database: 'shop\.v2' is not a valid MySQL database name/],
     ['bad backupId', c => mysqlRestoreProps(c, { backupId: 'yesterday' }), /^backupId: 'yesterday' is not a backup id/],
   ])('rejects %s', (_name, props, message) => {
     const chart = newChart();
-    expect(() => new MysqlRestoreJob(chart, 'shop-restore', props(chart))).toThrow(message);
+    expect(() => new MysqlRestoreJob(chart, 'shop-restore', props(chart))).toThrow(atPath('test/shop-restore', message));
   });
 });
 
@@ -262,14 +263,14 @@ describe('MongoRestoreJob', () => {
   });
 
   test.each<[string, (chart: any) => any, RegExp]>([
-    ['--uri in restoreArgs', c => mongoRestoreProps(c, { restoreArgs: ['--uri=mongodb://other'] }), /^restoreArgs: '--uri' is set by the runner/],
+    ['--uri in restoreArgs', c => mongoRestoreProps(c, { restoreArgs: ['--uri=mongodb://other'] }), /^restoreArgs: '--uri=mongodb:\/\/other' is mongorestore's --uri, which selects the server/],
     ['--nsFrom in restoreArgs', c => mongoRestoreProps(c, { restoreArgs: ['--nsFrom', 'a.*'] }), /^restoreArgs: '--nsFrom'/],
-    ['--archive in restoreArgs', c => mongoRestoreProps(c, { restoreArgs: ['--archive=/tmp/a'] }), /^restoreArgs: '--archive'/],
+    ['--archive in restoreArgs', c => mongoRestoreProps(c, { restoreArgs: ['--archive=/tmp/a'] }), /^restoreArgs: '--archive=\/tmp\/a' is mongorestore's --archive/],
     ['bad database', c => mongoRestoreProps(c, { database: 'cat.alog' }), /^database: 'cat\.alog' is not a valid MongoDB database name/],
     ['empty uri key', c => mongoRestoreProps(c, { uri: { secret: kplus.Secret.fromSecretName(c, 'U', 'u'), key: '' } }), /^uri\.key: must be set/],
   ])('rejects %s', (_name, props, message) => {
     const chart = newChart();
-    expect(() => new MongoRestoreJob(chart, 'catalog-restore', props(chart))).toThrow(message);
+    expect(() => new MongoRestoreJob(chart, 'catalog-restore', props(chart))).toThrow(atPath('test/catalog-restore', message));
   });
 });
 

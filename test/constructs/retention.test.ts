@@ -1,5 +1,6 @@
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
+import { atPath } from './at-path';
 import {
   BackupSchedule, MongoBackupCronJob, MysqlBackupCronJob, PostgresBackupCronJob, RedisBackupCronJob, Retention,
 } from '../../lib';
@@ -89,7 +90,7 @@ describe('retention', () => {
         /^incompleteMinAge: must be a positive whole number of seconds, e\.g\. Duration\.hours\(48\)/],
     ])('%s', (_name, props, message) => {
       const chart = newChart();
-      expect(() => new PostgresBackupCronJob(chart, 'orders', props(chart))).toThrow(message);
+      expect(() => new PostgresBackupCronJob(chart, 'orders', props(chart))).toThrow(atPath('test/orders', message));
     });
   });
 });

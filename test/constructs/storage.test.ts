@@ -84,7 +84,7 @@ describe('S3Credentials', () => {
 describe('BackupStorage.volume', () => {
   test('mounts the volume at /backup and points the runner at it', () => {
     const chart = newChart();
-    const volume = kplus.Volume.fromEmptyDir(chart, 'Scratch', 'scratch');
+    const volume = kplus.Volume.fromPersistentVolumeClaim(chart, 'Backups', kplus.PersistentVolumeClaim.fromClaimName(chart, 'Claim', 'backups'));
     new PostgresBackupCronJob(chart, 'orders', postgresProps(chart, { storage: BackupStorage.volume({ volume }) }));
     const env = envOf(cronJobs(chart)[0]);
     expect(env.BACKUP_DESTINATION).toBe('file:///backup');
@@ -92,7 +92,7 @@ describe('BackupStorage.volume', () => {
   });
   test('rejects a bad prefix', () => {
     const chart = newChart();
-    expect(() => BackupStorage.volume({ volume: kplus.Volume.fromEmptyDir(chart, 'V', 'v'), prefix: '../etc' }))
+    expect(() => BackupStorage.volume({ volume: kplus.Volume.fromNfs(chart, 'V', 'v', { server: 'nas', path: '/backups' }), prefix: '../etc' }))
       .toThrow(/^prefix: '..\/etc' has an empty, '.' or '..' path segment/);
   });
 });

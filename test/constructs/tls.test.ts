@@ -1,4 +1,5 @@
 import * as kplus from 'cdk8s-plus-27';
+import { atPath } from './at-path';
 import {
   BackupSchedule, BackupSeries, MysqlBackupCronJob, MysqlBackupCronJobProps, MysqlRestoreJob, PostgresBackupCronJob, PostgresRestoreJob,
   PostgresSslMode, RedisBackupCronJob, RedisBackupCronJobProps, TlsCertificate,
@@ -100,7 +101,7 @@ describe('PostgreSQL: sslMode and caCertificate', () => {
       /^sslMode: 'strict' is not a libpq sslmode; use one of disable, allow, prefer, require, verify-ca, verify-full/],
   ])('rejects %s', (_name, tls, message) => {
     const chart = newChart();
-    expect(() => new PostgresBackupCronJob(chart, 'orders', postgresProps(chart, tls(chart)))).toThrow(message);
+    expect(() => new PostgresBackupCronJob(chart, 'orders', postgresProps(chart, tls(chart)))).toThrow(atPath('test/orders', message));
   });
 });
 
@@ -131,7 +132,7 @@ describe('MySQL: tls and caCertificate', () => {
   test('rejects a CA with tls: false', () => {
     const chart = newChart();
     expect(() => new MysqlBackupCronJob(chart, 'shop', mysqlProps(chart, { tls: false, caCertificate: secretCa(chart) })))
-      .toThrow(/^caCertificate: has no effect with tls: false; remove tls: false to connect with TLS, or remove caCertificate/);
+      .toThrow(/^test\/shop: caCertificate: has no effect with tls: false; remove tls: false to connect with TLS, or remove caCertificate/);
   });
 });
 
@@ -162,7 +163,7 @@ describe('Redis: RedisConnectionOptions with tls and caCertificate', () => {
   test.each<[string, boolean | undefined]>([['unset', undefined], ['false', false]])('rejects a CA with tls %s', (_name, tls) => {
     const chart = newChart();
     expect(() => new RedisBackupCronJob(chart, 'sessions', redisProps(chart, { tls, caCertificate: secretCa(chart) })))
-      .toThrow(/^caCertificate: has no effect without TLS; set tls: true \(redis-cli --tls\), or remove caCertificate/);
+      .toThrow(/^test\/sessions: caCertificate: has no effect without TLS; set tls: true \(redis-cli --tls\), or remove caCertificate/);
   });
 });
 
