@@ -31,9 +31,14 @@ export function nonEmpty(field: string, value: string | undefined, example: stri
 
 const SERIES_NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 
+/** Whether `value` is a valid series name (see seriesName). */
+export function isSeriesName(value: string): boolean {
+  return typeof value === 'string' && SERIES_NAME.test(value);
+}
+
 /** A backup series name, used in object keys (`<prefix>/<name>/…`) and labels. */
 export function seriesName(field: string, value: string): string {
-  if (typeof value !== 'string' || !SERIES_NAME.test(value)) {
+  if (!isSeriesName(value)) {
     fail(field, `'${value}' is not a valid series name: use 1-63 lowercase letters, digits, '.', '_' or '-', starting and ending with a letter or digit.`);
   }
   return value;
@@ -252,6 +257,14 @@ export const MIN_STALL_TIMEOUT_SECONDS = 10;
 export function stallTimeoutSeconds(field: string, seconds: number): number {
   if (!Number.isInteger(seconds) || seconds < MIN_STALL_TIMEOUT_SECONDS) {
     fail(field, `${seconds}s is too short: a slow transfer could be given up while it still moves. Give at least ${MIN_STALL_TIMEOUT_SECONDS} seconds; the default is 120.`);
+  }
+  return seconds;
+}
+
+/** A clock-skew tolerance in whole seconds: at least 1, since no two clocks agree to the millisecond. */
+export function maxClockSkewSeconds(field: string, seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds < 1) {
+    fail(field, `${seconds}s allows no difference at all between two clocks; give at least 1 second (the default is 600).`);
   }
   return seconds;
 }

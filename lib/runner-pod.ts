@@ -67,7 +67,7 @@ function runnerTimingEnv(options: RunnerOptions): Record<string, kplus.EnvValue>
   const env: Record<string, kplus.EnvValue> = {};
   const maxClockSkew = durationProp('maxClockSkew', options.maxClockSkew, 'Duration.minutes(10)');
   if (maxClockSkew !== undefined) {
-    const seconds = rules.wholeSeconds('maxClockSkew', maxClockSkew.toMilliseconds(), 'Duration.minutes(10)');
+    const seconds = rules.maxClockSkewSeconds('maxClockSkew', rules.wholeSeconds('maxClockSkew', maxClockSkew.toMilliseconds(), 'Duration.minutes(10)'));
     env[ENV.MAX_CLOCK_SKEW_SECONDS] = kplus.EnvValue.fromValue(String(seconds));
   }
   const stallTimeout = durationProp('stallTimeout', options.stallTimeout, 'Duration.minutes(2)');

@@ -8,7 +8,7 @@ import { createHash } from 'crypto';
 import { Duration, Names } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct, IConstruct } from 'constructs';
-import { RuleError } from './rules';
+import { RuleError, isSeriesName } from './rules';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -70,8 +70,6 @@ export function dataKey(field: string, key: string): string {
 }
 
 const HASH_LENGTH = 8;
-// The rule rules.seriesName() enforces.
-const SERIES_NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 
 function shortHash(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, HASH_LENGTH);
@@ -86,7 +84,7 @@ function shortHash(text: string): string {
  */
 export function seriesNameFromId(id: string): string {
   // An id that already is a valid name keeps it exactly: a changed default would start a new series.
-  if (SERIES_NAME.test(id.toLowerCase())) return id.toLowerCase();
+  if (isSeriesName(id.toLowerCase())) return id.toLowerCase();
   const mapped = id.toLowerCase()
     .replace(/[^a-z0-9._-]/g, '-')
     .replace(/-{2,}/g, '-')

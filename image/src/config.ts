@@ -15,7 +15,8 @@ import { VerifySettings, readVerifySettings } from './verify';
 import { COMMAND, COMPRESSIONS, CompressionName, ENV, RETENTION_COUNT_ENV } from '../../lib/contract';
 import { ENGINE_NAMES, ENGINE_REGISTRY, EngineName, engineDescriptor } from '../../lib/registry';
 import {
-  booleanFromText, bucketName, countFromText, endpointUrl, keyPrefix, nonEmpty, passThroughArgs, regionName, seriesName, stallTimeoutSeconds,
+  booleanFromText, bucketName, countFromText, endpointUrl, keyPrefix, maxClockSkewSeconds, nonEmpty, passThroughArgs, regionName,
+  seriesName, stallTimeoutSeconds,
 } from '../../lib/rules';
 
 const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
@@ -209,10 +210,7 @@ function readIncompleteMinAgeMs(env: NodeJS.ProcessEnv): number {
 /** BACKUP_MAX_CLOCK_SKEW_SECONDS in milliseconds: every command reads or deletes by the storage's clock. */
 function readMaxClockSkewMs(env: NodeJS.ProcessEnv): number {
   const seconds = readCount(env, ENV.MAX_CLOCK_SKEW_SECONDS);
-  if (seconds === undefined) return DEFAULT_MAX_CLOCK_SKEW_MS;
-  // The constructs refuse 0 too (maxClockSkew is a positive Duration): no clock agrees to the millisecond.
-  if (seconds < 1) throw new ConfigError(`${ENV.MAX_CLOCK_SKEW_SECONDS}: '${env[ENV.MAX_CLOCK_SKEW_SECONDS]}' must be a whole number of seconds of 1 or more; unset it for the default of ${DEFAULT_MAX_CLOCK_SKEW_MS / 1000}.`);
-  return seconds * 1000;
+  return seconds === undefined ? DEFAULT_MAX_CLOCK_SKEW_MS : maxClockSkewSeconds(ENV.MAX_CLOCK_SKEW_SECONDS, seconds) * 1000;
 }
 
 /** BACKUP_STALL_TIMEOUT_SECONDS in milliseconds: every command reads or writes the storage. */

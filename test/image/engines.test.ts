@@ -11,7 +11,7 @@ import { ENV } from '../../lib/contract';
 import { ENGINE_REGISTRY } from '../../lib/registry';
 import { createTestBucket, sha256File, TestBucket } from '../runner/s3-helpers';
 import { describeIntegration, requireMysql, requireS3, uniqueName } from '../servers/env';
-import { quoteMysqlIdent } from '../servers/mariadb';
+import { mysqlRunnerEnv, quoteMysqlIdent } from '../servers/mariadb';
 import { redisCli, startRedis } from '../servers/redis';
 
 jest.setTimeout(120_000);
@@ -55,11 +55,7 @@ describeIntegration('companion image (mysql): backup from inside the container, 
       INSERT INTO t SELECT seq + 10, CONCAT('row ', seq), seq, UNHEX(MD5(seq)) FROM seq_1_to_5000;
     `, db);
     const { dir, data, manifest } = await backupInContainer(b, 'mysql', {
-      [MYSQL.HOST]: my.host,
-      [MYSQL.PORT]: String(my.port),
-      [MYSQL.USER]: my.user,
-      [MYSQL.PASSWORD]: my.password,
-      [MYSQL.DATABASE]: db,
+      ...mysqlRunnerEnv(my, db),
       // The test server has no certificate; the image's MariaDB 11.8 client requires TLS by default.
       [MYSQL.TLS]: 'false',
     });

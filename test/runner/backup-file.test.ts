@@ -18,7 +18,7 @@ import { applyRetention } from '../../image/src/retention';
 import { ENV } from '../../lib/contract';
 import { ENGINE_REGISTRY } from '../../lib/registry';
 import { describeIntegration, requirePostgres, uniqueName } from '../servers/env';
-import { quoteIdent, tableDigests } from '../servers/postgres';
+import { postgresRunnerEnv, quoteIdent, tableDigests } from '../servers/postgres';
 
 const MiB = 1024 * 1024;
 const PG = ENGINE_REGISTRY.postgres.env;
@@ -317,11 +317,7 @@ describeIntegration('list, prune and restore on file:// with a real PostgreSQL',
       [ENV.ENGINE]: 'postgres',
       [ENV.DESTINATION]: `file://${root}`,
       [ENV.NAME]: name,
-      [PG.HOST]: pg.host,
-      [PG.PORT]: String(pg.port),
-      [PG.USER]: pg.user,
-      [PG.PASSWORD]: pg.password,
-      [PG.DATABASE]: source,
+      ...postgresRunnerEnv(pg, source),
       [ENV.PROGRESS_INTERVAL_MS]: '100',
       ...extra,
     });

@@ -100,7 +100,7 @@ describe('the clock tolerance and the just-completed rule (no servers)', () => {
   });
 
   test('0 is refused, as the constructs refuse maxClockSkew: Duration.seconds(0)', () => {
-    expect(() => loadRunConfig(['list'], listEnv('0'))).toThrow(/^BACKUP_MAX_CLOCK_SKEW_SECONDS: '0' must be a whole number of seconds of 1 or more/);
+    expect(() => loadRunConfig(['list'], listEnv('0'))).toThrow(/^BACKUP_MAX_CLOCK_SKEW_SECONDS: 0s allows no difference at all between two clocks; give at least 1 second/);
   });
 
   test('durations read as a person would say them', () => {

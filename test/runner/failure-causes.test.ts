@@ -21,8 +21,8 @@ import { ToolExitError, reportsError, startTool } from '../../image/src/tool';
 import { ENV } from '../../lib/contract';
 import { ENGINE_REGISTRY } from '../../lib/registry';
 import { describeIntegration, requireMysql, requirePostgres, requireS3, uniqueName } from '../servers/env';
-import { quoteMysqlIdent } from '../servers/mariadb';
-import { quoteIdent } from '../servers/postgres';
+import { mysqlRunnerEnv, quoteMysqlIdent } from '../servers/mariadb';
+import { postgresRunnerEnv, quoteIdent } from '../servers/postgres';
 
 jest.setTimeout(240_000);
 
@@ -262,11 +262,7 @@ describeIntegration('the final line of a failed restore or a stalled transfer, P
       [ENV.ENGINE]: 'postgres',
       ...b.runnerEnv(prefix),
       [ENV.NAME]: 'orders',
-      [PGV.HOST]: pg.host,
-      [PGV.PORT]: String(pg.port),
-      [PGV.USER]: pg.user,
-      [PGV.PASSWORD]: pg.password,
-      [PGV.DATABASE]: source,
+      ...postgresRunnerEnv(pg, source),
       [ENV.COMPRESSION]: 'none',
       [ENV.STALL_TIMEOUT_SECONDS]: String(STALL_SECONDS),
       ...extra,
@@ -438,11 +434,7 @@ describeIntegration('the final line of a failed MariaDB restore', ['mysql', 's3'
       [ENV.ENGINE]: 'mysql',
       ...b.runnerEnv('causes'),
       [ENV.NAME]: 'shop',
-      [MYV.HOST]: my.host,
-      [MYV.PORT]: String(my.port),
-      [MYV.USER]: my.user,
-      [MYV.PASSWORD]: my.password,
-      [MYV.DATABASE]: source,
+      ...mysqlRunnerEnv(my, source),
       ...extra,
     });
     const made = await runRunner(env({}));

@@ -13,7 +13,7 @@ import { TestBucket, createTestBucket, expectNothingLeft, keyOf, samplePeakRss, 
 import { ENV } from '../../lib/contract';
 import { ENGINE_REGISTRY } from '../../lib/registry';
 import { describeIntegration, requireMysql, requireS3, uniqueName } from '../servers/env';
-import { quoteMysqlIdent } from '../servers/mariadb';
+import { mysqlRunnerEnv, quoteMysqlIdent } from '../servers/mariadb';
 import { freePort } from '../servers/ports';
 
 jest.setTimeout(300_000);
@@ -66,11 +66,7 @@ describeIntegration('runner: MariaDB → S3 (radosgw), real servers', ['mysql', 
       [ENV.ENGINE]: 'mysql',
       ...b.runnerEnv(prefix),
       [ENV.NAME]: 'shop',
-      [MYV.HOST]: my.host,
-      [MYV.PORT]: String(my.port),
-      [MYV.USER]: my.user,
-      [MYV.PASSWORD]: my.password,
-      [MYV.DATABASE]: source,
+      ...mysqlRunnerEnv(my, source),
       [ENV.PROGRESS_INTERVAL_MS]: '100',
       TMPDIR: tmp,
       ...extra,

@@ -18,7 +18,7 @@ import { ENV } from '../../lib/contract';
 import { ENGINE_REGISTRY } from '../../lib/registry';
 import { describeIntegration, requirePostgres, requireS3, uniqueName } from '../servers/env';
 import { freePort } from '../servers/ports';
-import { PG_BINDIR, quoteIdent, tableDigests } from '../servers/postgres';
+import { PG_BINDIR, postgresRunnerEnv, quoteIdent, tableDigests } from '../servers/postgres';
 
 jest.setTimeout(300_000);
 
@@ -61,11 +61,7 @@ describeIntegration('runner: PostgreSQL → S3 (radosgw), real servers', ['postg
       [ENV.ENGINE]: 'postgres',
       ...b.runnerEnv(prefix),
       [ENV.NAME]: 'orders',
-      [PGV.HOST]: pg.host,
-      [PGV.PORT]: String(pg.port),
-      [PGV.USER]: pg.user,
-      [PGV.PASSWORD]: pg.password,
-      [PGV.DATABASE]: source,
+      ...postgresRunnerEnv(pg, source),
       [ENV.PROGRESS_INTERVAL_MS]: '100',
       ...extra,
     });

@@ -14,7 +14,7 @@ import { backupIdOf } from '../../image/src/key';
 import { ENV } from '../../lib/contract';
 import { ENGINE_REGISTRY } from '../../lib/registry';
 import { describeIntegration, requirePostgres, requireS3, uniqueName } from '../servers/env';
-import { quoteIdent, tableDigests } from '../servers/postgres';
+import { postgresRunnerEnv, quoteIdent, tableDigests } from '../servers/postgres';
 
 jest.setTimeout(180_000);
 
@@ -66,11 +66,7 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
       [ENV.ENGINE]: 'postgres',
       ...b.runnerEnv(prefix),
       [ENV.NAME]: 'orders',
-      [PGV.HOST]: pg.host,
-      [PGV.PORT]: String(pg.port),
-      [PGV.USER]: pg.user,
-      [PGV.PASSWORD]: pg.password,
-      [PGV.DATABASE]: source,
+      ...postgresRunnerEnv(pg, source),
       [ENV.PROGRESS_INTERVAL_MS]: '100',
       ...extra,
     });

@@ -23,6 +23,7 @@ import {
   tailFile,
   waitUntil,
 } from './proc';
+import { ENGINE_REGISTRY } from '../../lib/registry';
 
 /** How a test reaches the server (also what global-setup publishes through process.env). */
 export interface MysqlConnection {
@@ -205,4 +206,10 @@ export async function startMariadb(options: { readyTimeoutMs?: number } = {}): P
     await daemon?.stop('SIGKILL');
     throw startFailure(`MariaDB failed to start: ${(e as Error).message}\n${logTails([logFile, path.join(dir, 'mariadbd.stderr')])}`, dir);
   }
+}
+
+/** The runner's variables for connecting to `server` as its backup user, to `database`. */
+export function mysqlRunnerEnv(server: MysqlConnection, database: string): Record<string, string> {
+  const v = ENGINE_REGISTRY.mysql.env;
+  return { [v.HOST]: server.host, [v.PORT]: String(server.port), [v.USER]: server.user, [v.PASSWORD]: server.password, [v.DATABASE]: database };
 }

@@ -24,6 +24,7 @@ import {
   waitUntil,
   writeOwned,
 } from './proc';
+import { ENGINE_REGISTRY } from '../../lib/registry';
 
 /** Debian's postgresql-15 layout. */
 export const PG_BINDIR = '/usr/lib/postgresql/15/bin';
@@ -255,4 +256,10 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     await daemon?.stop('SIGKILL');
     throw startFailure(`PostgreSQL failed to start: ${(e as Error).message}\n${logTails([logFile])}`, dir);
   }
+}
+
+/** The runner's variables for connecting to `server` as its backup user, to `database`. */
+export function postgresRunnerEnv(server: PostgresConnection, database: string): Record<string, string> {
+  const v = ENGINE_REGISTRY.postgres.env;
+  return { [v.HOST]: server.host, [v.PORT]: String(server.port), [v.USER]: server.user, [v.PASSWORD]: server.password, [v.DATABASE]: database };
 }
