@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests start throwaway copies of
 # (see test/servers/): PostgreSQL 15, Ceph mon/osd/radosgw (S3), MariaDB,
-# Redis, plus the zstd CLI and faketime (the clock-skew tests run the runner
-# under it). Debian 12, run as root. Safe to run again: apt skips what is
+# Redis, plus the zstd CLI, faketime (the clock-skew tests run the runner
+# under it), and Prometheus, its Pushgateway and promtool (the monitoring tests). Debian 12, run as root. Safe to run again: apt skips what is
 # already installed, and the whole thing is skipped when every binary is
 # already there (the common case on a reused machine).
 set -euo pipefail
@@ -16,6 +16,7 @@ packages=(
   redis-server redis-tools
   zstd
   faketime
+  prometheus prometheus-pushgateway
 )
 
 # The binaries test/servers/*.ts actually execute. If all exist, apt is not
@@ -29,6 +30,7 @@ binaries=(
   /usr/bin/redis-server /usr/bin/redis-cli
   /usr/bin/zstd
   /usr/bin/faketime
+  /usr/bin/promtool /usr/bin/prometheus /usr/bin/prometheus-pushgateway
 )
 
 missing=()

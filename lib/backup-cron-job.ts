@@ -1,12 +1,16 @@
-import { Cron, Duration } from 'cdk8s';
+import { ApiObject, Chart, Cron, Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct, IConstruct } from 'constructs';
+import { BackupAlerts } from './alerts';
 import { COMMAND, COMPRESSIONS, ENV, TOOL_ARGS_SEPARATOR } from './contract';
+import { BackupMetrics, Notification, monitoringEnv } from './monitoring';
+import { ENGINE_REGISTRY } from './registry';
 import { Retention } from './retention';
 import * as rules from './rules';
 import { RuleError } from './rules';
 import { EngineConnection, RunnerOptions, RunnerPodOptions, finishRunnerWorkload, runnerOptionsOf, runnerPod } from './runner-pod';
 import { BackupSchedule } from './schedule';
+import { staleAfterSeconds } from './schedule-gap';
 import { IBackupSeries } from './series';
 import { BackupStorage } from './storage';
 import {
@@ -68,6 +72,23 @@ export interface ScheduledJobOptions extends RunnerOptions {
    * characters a DNS label cannot hold dropped) and a hash of it, shortened to fit 52 characters
    */
   readonly cronJobName?: string;
+  /**
+   * Alert rules computed from the schedule: a `PrometheusRule` (prometheus-operator) in the
+   * construct's namespace that fires when the CronJob's runs fail, stop happening, hang or stay
+   * suspended. Needs kube-state-metrics; see the README's "Monitoring" section.
+   * @default - no alert rules
+   */
+  readonly alerts?: BackupAlerts;
+  /**
+   * Metrics the runner pushes to a Prometheus Pushgateway at the start and end of each run.
+   * @default - no metrics are pushed
+   */
+  readonly metrics?: BackupMetrics;
+  /**
+   * Pings and webhooks at the start and end of each run (at most one of each kind).
+   * @default - none
+   */
+  readonly notifications?: Notification[];
 }
 
 /** Options every backup CronJob has, whatever the engine. */
@@ -136,6 +157,14 @@ export abstract class BackupCronJob extends Construct implements IBackupSeries {
   public readonly backupName: string;
   /** The engine's name, as `BackupSeries.fromName()` takes it. */
   public readonly engine: string;
+  /** The alert rules, when `alerts` is set. */
+  public readonly prometheusRule?: ApiObject;
+  /**
+   * How old the newest backup may become before the series is late: the longest gap between two
+   * runs of the schedule in its time zone, plus the activeDeadline, plus a grace of an hour or a
+   * quarter of the gap, whichever is smaller.
+   */
+  public readonly staleAfter: Duration;
 
   protected constructor(scope: Construct, id: string, options: BackupCronJobOptions, connection: () => EngineConnection) {
     super(scope, id);
@@ -144,6 +173,8 @@ export abstract class BackupCronJob extends Construct implements IBackupSeries {
       return { engine: engineConnection.engine, ...createBackupCronJob(this, options ?? {} as BackupCronJobOptions, engineConnection) };
     });
     this.cronJob = built.cronJob;
+    this.prometheusRule = built.prometheusRule;
+    this.staleAfter = built.staleAfter;
     this.storage = built.storage;
     this.backupName = built.backupName;
     this.engine = built.engine;
@@ -182,7 +213,7 @@ function createBackupCronJob(scope: Construct, options: BackupCronJobOptions, co
     commandEnv[ENV.INCOMPLETE_MIN_AGE_SECONDS] = kplus.EnvValue.fromValue(String(deadline));
   }
   claimSeries(scope, storage._bind(scope).location, backupName);
-  const cronJob = createScheduledJob(scope, options, {
+  const scheduled = createScheduledJob(scope, options, {
     connection,
     command: COMMAND.BACKUP,
     storage,
@@ -191,7 +222,7 @@ function createBackupCronJob(scope: Construct, options: BackupCronJobOptions, co
     commandEnv,
     defaultBackoffLimit: 2,
   });
-  return { cronJob, backupName, storage };
+  return { ...scheduled, backupName, storage };
 }
 
 const DEFAULT_ACTIVE_DEADLINE = Duration.hours(6);
@@ -228,11 +259,20 @@ function claimSeries(scope: IConstruct, location: string, backupName: string): v
   writers.set(key, scope.node.path);
 }
 
+/** What `createScheduledJob` made. @internal */
+export interface ScheduledJob {
+  readonly cronJob: kplus.CronJob;
+  /** The alert rules, when `alerts` is set. */
+  readonly prometheusRule?: ApiObject;
+  /** How old the newest successful run may become before it is late (see schedule-gap.ts). */
+  readonly staleAfter: Duration;
+}
+
 /**
- * A CronJob running the hardened runner pod: schedule, history and deadlines. Shared by the
- * backup and the verify CronJobs. @internal
+ * A CronJob running the hardened runner pod: schedule, history and deadlines, plus its alerts,
+ * metrics and notifications. Shared by the backup, verify and check CronJobs. @internal
  */
-export function createScheduledJob(scope: Construct, options: ScheduledJobOptions, spec: ScheduledJobSpec): kplus.CronJob {
+export function createScheduledJob(scope: Construct, options: ScheduledJobOptions, spec: ScheduledJobSpec): ScheduledJob {
   const name = options.cronJobName === undefined
     ? dnsLabelFromPath(scope, MAX_CRONJOB_NAME)
     : dnsLabel('cronJobName', options.cronJobName, MAX_CRONJOB_NAME, 'because Kubernetes appends 11 characters for each Job');
@@ -247,8 +287,11 @@ export function createScheduledJob(scope: Construct, options: ScheduledJobOption
     throw new RuleError('startingDeadline: must be at least 10 seconds; the CronJob controller checks every 10 seconds, so a shorter deadline can skip every run.');
   }
   const suspend = booleanProp('suspend', options.suspend) ?? false;
+  const alerts = options.alerts === undefined ? undefined
+    : factoryProp('alerts', options.alerts, BackupAlerts, 'BackupAlerts.prometheus()');
+  const monitoring = monitoringEnv(options.metrics, options.notifications);
 
-  const pod = runnerPod(scope, { ...spec, ...runnerOptionsOf(options) });
+  const pod = runnerPod(scope, { ...spec, commandEnv: { ...spec.commandEnv, ...monitoring }, ...runnerOptionsOf(options) });
   const cronJob = new kplus.CronJob(scope, 'Resource', {
     ...pod.props,
     metadata: { name, labels: pod.labels },
@@ -263,7 +306,27 @@ export function createScheduledJob(scope: Construct, options: ScheduledJobOption
     backoffLimit,
   });
   finishRunnerWorkload(cronJob, pod.labels);
-  return cronJob;
+  const staleAfter = Duration.seconds(staleAfterSeconds(schedule, options.timeZone, activeDeadline.toSeconds()));
+  const prometheusRule = alerts?._bind(scope, {
+    kind: spec.command as 'backup' | 'verify' | 'check',
+    cronJobName: name,
+    namespace: Chart.of(scope).namespace,
+    schedule,
+    timeZone: options.timeZone,
+    activeDeadlineSeconds: activeDeadline.toSeconds(),
+    series: spec.backupName,
+    engine: spec.connection.engine,
+    // A verify or check CronJob connects to a throwaway server (or none), not to the source.
+    database: spec.command === COMMAND.BACKUP ? plainDatabaseName(spec.connection) : undefined,
+    metrics: options.metrics !== undefined,
+  });
+  return { cronJob, prometheusRule, staleAfter };
+}
+
+/** The database's name from the connection's variables, when it is a plain value. */
+function plainDatabaseName(connection: EngineConnection): string | undefined {
+  const variable = (ENGINE_REGISTRY[connection.engine].env as Readonly<Record<string, string>>).DATABASE;
+  return variable === undefined ? undefined : connection.env[variable]?.value;
 }
 
 function toCron(expression: string): Cron {

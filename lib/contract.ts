@@ -63,6 +63,27 @@ export const ENV = {
    * storage server fails the run in bounded time, the upload aborted.
    */
   STALL_TIMEOUT_SECONDS: 'BACKUP_STALL_TIMEOUT_SECONDS',
+
+  // Monitoring (`backup`, `verify`, `check`): metrics and notifications at the start and end of a
+  // run. None of them ever fails a run; each is bounded by NOTIFY_TIMEOUT_SECONDS.
+  /** A Prometheus Pushgateway base URL, e.g. `http://pushgateway.monitoring:9091`. */
+  PUSHGATEWAY_URL: 'BACKUP_PUSHGATEWAY_URL',
+  /** A healthchecks.io-style ping URL (a secret): `<url>/start`, `<url>`, `<url>/fail`. */
+  HEALTHCHECK_URL: 'BACKUP_HEALTHCHECK_URL',
+  /** A URL (a secret) that receives one JSON document per run, by POST. */
+  WEBHOOK_URL: 'BACKUP_WEBHOOK_URL',
+  /** Which outcomes the webhook is sent for: `success`, `failure` or `success,failure` (default). */
+  WEBHOOK_ON: 'BACKUP_WEBHOOK_ON',
+  /** The most seconds all reporting at one point of a run (start or end) may take together (default 30). */
+  NOTIFY_TIMEOUT_SECONDS: 'BACKUP_NOTIFY_TIMEOUT_SECONDS',
+  /** The pod's namespace (from the downward API): a label of the pushed metrics. */
+  NAMESPACE: 'BACKUP_NAMESPACE',
+
+  // `check`
+  /** `check`: fail when the newest complete backup is older than this many seconds. */
+  CHECK_MAX_AGE_SECONDS: 'BACKUP_CHECK_MAX_AGE_SECONDS',
+  /** `check`: `true` reads every stored object and compares its sha256 with its manifest. */
+  CHECK_READ_DATA: 'BACKUP_CHECK_READ_DATA',
 } as const;
 
 /** restic's count rules and the variable each is written to, for the constructs and the runner. */
@@ -80,7 +101,7 @@ export const RETENTION_COUNT_ENV = [
  * environment of every child process except the one tool that needs its own.
  */
 export const SECRET_ENV: readonly string[] = [
-  ENV.AWS_SECRET_ACCESS_KEY, ENV.AWS_SESSION_TOKEN, ...ENGINE_NAMES.flatMap(name => ENGINE_REGISTRY[name].secretEnv),
+  ENV.AWS_SECRET_ACCESS_KEY, ENV.AWS_SESSION_TOKEN, ENV.HEALTHCHECK_URL, ENV.WEBHOOK_URL, ...ENGINE_NAMES.flatMap(name => ENGINE_REGISTRY[name].secretEnv),
 ];
 
 /** Compression names as written to `BACKUP_COMPRESSION`. */
@@ -99,6 +120,12 @@ export const COMMAND = {
   PRUNE: 'prune',
   /** `verify [latest|<backup id>]`: restore into a throwaway server and run the checks. */
   VERIFY: 'verify',
+  /**
+   * `check`: the view from the storage. Fails when the newest complete backup is older than
+   * CHECK_MAX_AGE_SECONDS, when a manifest's object is missing or has another size, and with
+   * CHECK_READ_DATA when a stored object's sha256 differs from its manifest. Read access only.
+   */
+  CHECK: 'check',
 } as const;
 
 /** The backup id: the object key's file name without extensions, `<UTC timestamp>-<8 hex>`. */

@@ -3,6 +3,8 @@ export * from './storage';
 export * from './retention';
 export * from './series';
 export * from './tls';
+export * from './alerts';
+export * from './monitoring';
 export type { BackupCronJobOptions, ScheduledJobOptions } from './backup-cron-job';
 export { Compression } from './backup-cron-job';
 export type { RestoreJobOptions } from './restore-job';

@@ -1,7 +1,7 @@
-import { Size } from 'cdk8s';
+import { ApiObject, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { ScheduledJobOptions, createScheduledJob } from './backup-cron-job';
+import { ScheduledJob, ScheduledJobOptions, createScheduledJob } from './backup-cron-job';
 import { COMMAND, ENV, LATEST_BACKUP_ID } from './contract';
 import { postgresMajorVersion } from './postgres';
 import { ENGINE_REGISTRY } from './registry';
@@ -125,10 +125,14 @@ exit 0
 export class PostgresVerifyCronJob extends Construct {
   /** The underlying CronJob: an escape hatch for anything the props do not cover. */
   public readonly cronJob: kplus.CronJob;
+  /** The alert rules, when `alerts` is set. */
+  public readonly prometheusRule?: ApiObject;
 
   constructor(scope: Construct, id: string, props: PostgresVerifyCronJobProps) {
     super(scope, id);
-    this.cronJob = withConstructPath(this, () => createVerifyCronJob(this, props ?? {} as PostgresVerifyCronJobProps));
+    const built = withConstructPath(this, () => createVerifyCronJob(this, props ?? {} as PostgresVerifyCronJobProps));
+    this.cronJob = built.cronJob;
+    this.prometheusRule = built.prometheusRule;
   }
 }
 
@@ -141,7 +145,7 @@ function defaultPostgresImage(major: number): string {
   return image;
 }
 
-function createVerifyCronJob(scope: Construct, props: PostgresVerifyCronJobProps): kplus.CronJob {
+function createVerifyCronJob(scope: Construct, props: PostgresVerifyCronJobProps): ScheduledJob {
   const series = readSeries(props.series, POSTGRES.name, 'PostgresVerifyCronJob');
   const major = sourceMajor(numberProp('postgresMajor', props.postgresMajor, '15'), series);
   const postgresImage = imageReference('postgresImage', props.postgresImage ?? defaultPostgresImage(major));

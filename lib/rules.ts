@@ -268,3 +268,58 @@ export function maxClockSkewSeconds(field: string, seconds: number): number {
   }
   return seconds;
 }
+
+/**
+ * A Prometheus Pushgateway base URL: http or https, host, optional port and path prefix (a
+ * Pushgateway behind a reverse proxy), no credentials (the URL is plain text in the CronJob), no
+ * query or fragment. Returned without a trailing '/'.
+ */
+export function pushgatewayUrl(field: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return fail(field, `'${value}' is not a URL; use 'http(s)://host[:port][/path]', e.g. 'http://pushgateway.monitoring:9091'.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(field, `'${value}': the scheme must be http or https, e.g. 'http://pushgateway.monitoring:9091'.`);
+  if (url.username || url.password) fail(field, 'contains credentials, which would be stored in the CronJob and logged in clear text; remove them (put the Pushgateway behind a proxy that authenticates the pod instead).');
+  if (url.search || url.hash) fail(field, `'${value}' must not have a query or fragment; the runner appends the grouping key to the path.`);
+  if (url.pathname.includes('/metrics/job/')) fail(field, `'${value}' already has a grouping key; give only the Pushgateway's base URL, e.g. 'http://pushgateway.monitoring:9091'.`);
+  return url.origin + url.pathname.replace(/\/+$/, '');
+}
+
+/**
+ * A notification URL read from a Secret (a healthcheck ping or webhook URL): http or https with a
+ * host. Its value is never echoed, since the URL itself is the credential. Returned as given.
+ */
+export function notificationUrl(field: string, value: string): string {
+  nonEmpty(field, value, "'https://hc-ping.com/<uuid>' in the Secret", true);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return fail(field, "is not a URL; the Secret's value must be a whole URL such as 'https://hc-ping.com/<uuid>' (value not shown: it is a secret).");
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(field, `the scheme must be http or https, not '${url.protocol.replace(/:$/, '')}' (value not shown: it is a secret).`);
+  if (url.hash) fail(field, 'must not have a #fragment (value not shown: it is a secret).');
+  return value;
+}
+
+/** When a webhook is sent, as BACKUP_WEBHOOK_ON holds it. */
+export const NOTIFY_ON_VALUES = ['success', 'failure'] as const;
+export type NotifyOnValue = typeof NOTIFY_ON_VALUES[number];
+
+/** BACKUP_WEBHOOK_ON: a comma-separated, non-empty set of `success` and `failure`, each at most once. */
+export function notifyOn(field: string, raw: string | undefined): ReadonlySet<NotifyOnValue> {
+  if (raw === undefined || raw === '') return new Set(NOTIFY_ON_VALUES);
+  const values = raw.split(',');
+  const set = new Set<NotifyOnValue>();
+  for (const v of values) {
+    if (!(NOTIFY_ON_VALUES as readonly string[]).includes(v)) {
+      fail(field, `'${raw}' has '${v}'; give ${NOTIFY_ON_VALUES.join(', ')} or both separated by a comma, without spaces, e.g. 'success,failure'.`);
+    }
+    if (set.has(v as NotifyOnValue)) fail(field, `'${raw}' names '${v}' twice; give each at most once.`);
+    set.add(v as NotifyOnValue);
+  }
+  return set;
+}

@@ -1,3 +1,4 @@
+import { Duration } from 'cdk8s';
 import { ENGINE_NAMES, ENGINE_REGISTRY, EngineName, engineDescriptor } from './registry';
 import * as rules from './rules';
 import { RuleError } from './rules';
@@ -20,6 +21,14 @@ export interface IBackupSeries {
    * @default - unknown
    */
   readonly serverMajorVersion?: number;
+  /**
+   * How old the newest backup of the series may become before it is late: the longest gap
+   * between two runs of the backup's schedule in its time zone, plus its activeDeadline, plus a
+   * grace of an hour or a quarter of the gap, whichever is smaller. `BackupCheckCronJob` uses it
+   * as its default `maxAge`.
+   * @default - unknown
+   */
+  readonly staleAfter?: Duration;
 }
 
 /** Factories for a backup series that is not a construct of this app. */
@@ -59,6 +68,7 @@ export interface BoundSeries {
   readonly storage: BackupStorage;
   readonly backupName: string;
   readonly serverMajorVersion?: number;
+  readonly staleAfter?: Duration;
 }
 
 /**
@@ -81,5 +91,6 @@ export function readSeries(series: IBackupSeries | undefined, engine: EngineName
     storage: series.storage,
     backupName: rules.seriesName('series: backupName', series.backupName),
     serverMajorVersion: series.serverMajorVersion,
+    staleAfter: series.staleAfter,
   };
 }

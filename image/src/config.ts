@@ -8,6 +8,7 @@ import { Args, parseArgs } from './args';
 import { createEngine } from './engines';
 import { Engine } from './engines/engine';
 import { ConfigError, capabilityError } from './errors';
+import { ReportingConfig, readReportingConfig } from './report';
 import { RetentionPolicy } from './retention';
 import { DEFAULT_STALL_TIMEOUT_MS } from './storage/stall';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from './storage/storage';
@@ -69,6 +70,8 @@ export interface BackupConfig extends SeriesConfig {
   readonly retention?: RetentionPolicy;
   readonly incompleteMinAgeMs: number;
   readonly progressIntervalMs: number;
+  /** Metrics and notifications (report.ts). */
+  readonly reporting: ReportingConfig;
 }
 
 export interface ListConfig extends SeriesConfig {
@@ -101,6 +104,8 @@ export interface VerifyConfig extends SeriesConfig {
   readonly verify: VerifySettings;
   readonly ref: string;
   readonly progressIntervalMs: number;
+  /** Metrics and notifications (report.ts). */
+  readonly reporting: ReportingConfig;
 }
 
 export type RunConfig = BackupConfig | ListConfig | PruneConfig | RestoreConfig | VerifyConfig;
@@ -125,6 +130,7 @@ export function loadRunConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
         retention: readRetention(env),
         incompleteMinAgeMs: readIncompleteMinAgeMs(env),
         progressIntervalMs: readProgressInterval(env),
+        reporting: readReportingConfig(env),
       };
     }
     case COMMAND.LIST:
@@ -161,8 +167,12 @@ export function loadRunConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
         verify: readVerifySettings(env),
         ref: args.ref,
         progressIntervalMs: readProgressInterval(env),
+        reporting: readReportingConfig(env),
       };
     }
+    case COMMAND.CHECK:
+      // TODO(check): implemented with the `check` command.
+      throw new ConfigError('check: not implemented yet');
   }
 }
 

@@ -64,6 +64,8 @@ export function redactValue(value: unknown, secrets: readonly string[], depth = 
 
 export class Logger {
   private readonly secrets: string[];
+  /** The message of the last line written (redacted): a run's final line, for reporting. */
+  public lastMessage = '';
 
   /**
    * @param env   where the secret values are read from
@@ -90,6 +92,7 @@ export class Logger {
     const { time: _t, level: _l, msg: _m, ...rest } = fields;
     const safe = redactValue(rest, this.secrets) as Fields;
     const line = { time: new Date().toISOString(), level, msg: redactText(msg, this.secrets), ...safe };
+    this.lastMessage = line.msg;
     this.write(JSON.stringify(line) + '\n');
   }
 }

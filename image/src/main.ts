@@ -13,6 +13,7 @@ import { InterruptedError, describeError } from './errors';
 import { runList } from './list';
 import { Logger } from './log';
 import { runPrune } from './prune';
+import { ReportedCommand, RunFacts, RunInfo, RunReporter, createReporters, readReportingConfig, reportAll } from './report';
 import { runRestore } from './restore';
 import { createStorage } from './storage';
 import { runVerify } from './verify';
@@ -23,11 +24,14 @@ interface Context {
   readonly env: NodeJS.ProcessEnv;
   readonly log: Logger;
   readonly signal: AbortSignal;
+  /** What the run found out, for the reporters. */
+  readonly facts: RunFacts;
 }
 
-async function backup(config: BackupConfig, { env, log, signal }: Context): Promise<number> {
+async function backup(config: BackupConfig, { env, log, signal, facts }: Context): Promise<number> {
   const storage = createStorage(config.destination);
   const result = await runBackup({ config, storage, env, log, signal });
+  Object.assign(facts, { backupId: backupIdOf(result.key), key: result.key, bytes: result.bytes, rawBytes: result.rawBytes });
   log.info('backup complete', {
     key: result.key,
     manifestKey: result.manifestKey,
@@ -97,7 +101,7 @@ async function restore(config: RestoreConfig, { env, log, signal }: Context): Pr
   return 0;
 }
 
-async function verify(config: VerifyConfig, { env, log, signal }: Context): Promise<number> {
+async function verify(config: VerifyConfig, { env, log, signal, facts }: Context): Promise<number> {
   const storage = createStorage(config.destination);
   const result = await runVerify({
     storage,
@@ -109,6 +113,7 @@ async function verify(config: VerifyConfig, { env, log, signal }: Context): Prom
     signal,
     progressIntervalMs: config.progressIntervalMs,
   });
+  Object.assign(facts, { backupId: result.id, bytes: result.bytes, restoreDurationSeconds: result.restoreDurationSeconds });
   const failed = result.checks.filter(c => !c.passed).map(c => c.check);
   log.log(result.passed ? 'info' : 'error', result.passed ? 'verify passed' : `verify failed: ${failed.join(', ')}`, {
     id: result.id, database: result.database, checks: result.checks.map(c => c.check), failed,
@@ -142,13 +147,38 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 
-  let command = 'run';
+  const facts: RunFacts = {};
+  const startedAt = new Date();
+  let config: RunConfig;
   try {
     // Every argument and variable is checked before anything starts: a usage or configuration
     // error exits 2 having touched nothing.
-    const config = loadRunConfig(process.argv.slice(2), env);
-    command = config.command;
-    return await run(config, { env, log, signal: controller.signal });
+    config = loadRunConfig(process.argv.slice(2), env);
+  } catch (err) {
+    log.error(`configuration error: ${err instanceof RuleError ? err.message : describeError(err)}`);
+    // A CronJob that can never run must still reach a person: report the failure when the
+    // reporting variables themselves are fine.
+    await reportConfigurationError(env, log, startedAt);
+    return 2;
+  }
+
+  const reporting = 'reporting' in config ? config.reporting : undefined;
+  const reporters = reporting ? createReporters(reporting, log) : [];
+  const info: RunInfo = {
+    command: config.command as ReportedCommand, series: config.name, engine: env[ENV.ENGINE] ?? '', namespace: reporting?.namespace, startedAt,
+  };
+  const timeoutMs = reporting?.timeoutMs ?? 0;
+  await reportAll(reporters, 'start', (r, s) => r.start(info, s), log, timeoutMs);
+  const code = await execute(config, { env, log, signal: controller.signal, facts }, controller);
+  await reportFinish(reporters, info, code, facts, log, timeoutMs);
+  return code;
+}
+
+/** Runs the command; every failure becomes an exit code and one final line. */
+async function execute(config: RunConfig, ctx: Context, controller: AbortController): Promise<number> {
+  const { log } = ctx;
+  try {
+    return await run(config, ctx);
   } catch (err) {
     const cleanup = err instanceof BackupFailedError ? err.cleanup : undefined;
     const cause = err instanceof BackupFailedError ? err.cause : err;
@@ -161,9 +191,50 @@ async function main(): Promise<number> {
       log.error(`configuration error: ${cause.message}`);
       return 2;
     }
-    log.error(`${command} failed: ${describeError(cause)}`, { cleanup });
+    log.error(`${config.command} failed: ${describeError(cause)}`, { cleanup });
     return 1;
   }
+}
+
+async function reportFinish(
+  reporters: readonly RunReporter[], info: RunInfo, code: number, facts: RunFacts, log: Logger, timeoutMs: number,
+): Promise<void> {
+  if (reporters.length === 0) return;
+  const finishedAt = new Date();
+  const outcome = {
+    status: code === 0 ? 'success' as const : 'failure' as const,
+    exitCode: code,
+    finishedAt,
+    durationSeconds: (finishedAt.getTime() - info.startedAt.getTime()) / 1000,
+    finalLine: log.lastMessage,
+    facts: { ...facts },
+  };
+  await reportAll(reporters, 'finish', (r, s) => r.finish(info, outcome, s), log, timeoutMs);
+}
+
+const REPORTED_COMMANDS: readonly string[] = [COMMAND.BACKUP, COMMAND.VERIFY, COMMAND.CHECK];
+
+async function reportConfigurationError(env: NodeJS.ProcessEnv, log: Logger, startedAt: Date): Promise<void> {
+  const command = process.argv[2];
+  if (!REPORTED_COMMANDS.includes(command)) return;
+  let reporting;
+  try {
+    reporting = readReportingConfig(env);
+  } catch {
+    return; // the reporting variables are what is wrong: nothing to report with
+  }
+  const reporters = createReporters(reporting, log);
+  const info: RunInfo = {
+    command: command as ReportedCommand, series: env[ENV.NAME] ?? '', engine: env[ENV.ENGINE] ?? '', namespace: reporting.namespace, startedAt,
+  };
+  await reportAll(reporters, 'start', (r, s) => r.start(info, s), log, reporting.timeoutMs);
+  await reportFinish(reporters, info, 2, {}, log, reporting.timeoutMs);
+}
+
+/** The backup id of a data object key: its file name without extensions. */
+function backupIdOf(key: string): string {
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  return name.slice(0, name.indexOf('.') < 0 ? name.length : name.indexOf('.'));
 }
 
 /**

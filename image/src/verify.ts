@@ -47,7 +47,18 @@ export interface CheckResult {
 }
 
 /** Resolves with the checks; `passed` only if every one passed. */
-export async function runVerify(o: VerifyOptions): Promise<{ id: string; database: string; passed: boolean; checks: CheckResult[] }> {
+export interface VerifyResult {
+  readonly id: string;
+  readonly database: string;
+  readonly passed: boolean;
+  readonly checks: CheckResult[];
+  /** How long restoring the backup took (what a recovery would take); undefined when the restore failed. */
+  readonly restoreDurationSeconds?: number;
+  /** Stored bytes of the verified backup; undefined when the restore failed. */
+  readonly bytes?: number;
+}
+
+export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   const { env, log, signal } = o;
   const catalog = await readCatalog(o.storage, o.prefix, signal);
   const { entry } = await chooseBackup(o.storage, catalog, o.ref, `${o.storage.location} under ${o.prefix}`, log, signal);
@@ -61,6 +72,8 @@ export async function runVerify(o: VerifyOptions): Promise<{ id: string; databas
 
   const target = new PostgresClient(database, env);
   const checks: CheckResult[] = [];
+  let restoreDurationSeconds: number | undefined;
+  let bytes: number | undefined;
   const record = (c: CheckResult) => {
     checks.push(c);
     log.log(c.passed ? 'info' : 'error', 'check', { ...c });
@@ -80,6 +93,8 @@ export async function runVerify(o: VerifyOptions): Promise<{ id: string; databas
         progressIntervalMs: o.progressIntervalMs,
         catalog,
       });
+      restoreDurationSeconds = r.durationSeconds;
+      bytes = r.bytes;
       record({ check: 'restore', passed: true, detail: `restored ${r.bytes} bytes in ${r.durationSeconds.toFixed(1)} s` });
     } catch (err) {
       if (signal.aborted) throw signal.reason;
@@ -95,7 +110,7 @@ export async function runVerify(o: VerifyOptions): Promise<{ id: string; databas
     await sql(admin, `DROP DATABASE IF EXISTS ${quoted}`).catch(err => log.warn(`could not drop ${database}: ${describeError(err)}`));
   }
   const passed = checks.every(c => c.passed) && checks.length > 0;
-  return { id: entry.id, database, passed, checks };
+  return { id: entry.id, database, passed, checks, restoreDurationSeconds, bytes };
 }
 
 const FIELD = '\x1f';

@@ -5,6 +5,7 @@
  * file in this folder names its own).
  */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import { TEST_SERVERS, type ServerKind } from './catalog';
 import { s3FromEnv, type S3Connection } from './ceph';
 import { imageMissingReason } from './image';
@@ -20,7 +21,14 @@ export type { ServerKind };
  * an engine (`image:postgres`, by image/build.sh), or running as root (to run a server as its
  * system user).
  */
-export type Need = ServerKind | `image:${EngineName}` | 'root';
+export type Need = ServerKind | `image:${EngineName}` | 'root' | Tool;
+
+/** Executables a test runs directly (no server): installed by .ci/install-servers.sh. */
+export const TOOLS = {
+  /** Prometheus' rule checker and unit-test runner (Debian's `prometheus` package). */
+  promtool: '/usr/bin/promtool',
+} as const;
+export type Tool = keyof typeof TOOLS;
 
 /** Under CI a missing server is a failure, never a skip: a green run must have run every test. */
 export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -113,6 +121,11 @@ export function unmetNeeds(needs: readonly Need[], env: NodeJS.ProcessEnv = proc
     if (need === 'root') {
       if (process.getuid?.() !== 0) {
         unmet.push({ need, skip: 'not root', error: 'this test switches to another user: run it as root (CI does)' });
+      }
+    } else if (need in TOOLS) {
+      const file = TOOLS[need as Tool];
+      if (!fs.existsSync(file)) {
+        unmet.push({ need, skip: `no ${file}; run .ci/install-servers.sh`, error: `${file} is missing: install it with \`sudo .ci/install-servers.sh\`.` });
       }
     } else if (need.startsWith('image:')) {
       const reason = imageMissingReason(need.slice('image:'.length), env);
