@@ -3,14 +3,16 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { exampleStorage } from './storage';
 import {
-  BackupSchedule, MongoBackupCronJob, MysqlBackupCronJob, PostgresBackupCronJob, PostgresVerifyCronJob, RedisBackupCronJob,
-  Retention,
+  BackupAlerts, BackupCheckCronJob, BackupMetrics, BackupSchedule, MongoBackupCronJob, MysqlBackupCronJob, Notification,
+  PostgresBackupCronJob, PostgresVerifyCronJob, RedisBackupCronJob, Retention,
 } from '../lib';
 
 /**
  * Nightly backups of an orders PostgreSQL database, a catalog MongoDB database and a shop MariaDB
  * database, and hourly RDB snapshots of a sessions Redis, to an S3-compatible bucket, with a
- * retention policy each and a daily restore test of the orders backups. The Secrets are created
+ * retention policy each, a daily restore test of the orders backups and a daily check of the
+ * stored orders backups. Every CronJob has alert rules computed from its schedule and pushes its
+ * metrics to a Pushgateway; the orders backup also pings a healthcheck. The Secrets are created
  * outside this app (e.g. by External Secrets).
  */
 export class BackupsChart extends Chart {
@@ -18,6 +20,9 @@ export class BackupsChart extends Chart {
     super(scope, id, props);
 
     const storage = exampleStorage(this);
+    // Rules for the Prometheus Operator; `release: prometheus` is what its ruleSelector matches here.
+    const alerts = BackupAlerts.prometheus({ ruleLabels: { release: 'prometheus' }, runbookUrl: 'https://wiki.example.com/runbooks/backups' });
+    const metrics = BackupMetrics.pushgateway({ url: 'http://pushgateway.monitoring:9091' });
 
     const ordersBackup = new PostgresBackupCronJob(this, 'orders', {
       schedule: BackupSchedule.cron('H 0 * * *'),
@@ -31,6 +36,9 @@ export class BackupsChart extends Chart {
       postgresMajor: 15,
       dumpArgs: ['--exclude-table=audit_log'],
       retention: Retention.policy({ keepDaily: 7, keepWeekly: 4, keepMonthly: 12 }),
+      alerts,
+      metrics,
+      notifications: [Notification.healthcheck({ url: { secret: kplus.Secret.fromSecretName(this, 'Healthcheck', 'orders-healthcheck'), key: 'url' } })],
     });
 
     // Every morning, restore the newest orders backup into a throwaway PostgreSQL of the source's
@@ -40,6 +48,18 @@ export class BackupsChart extends Chart {
       timeZone: 'Europe/Berlin',
       series: ordersBackup,
       assertionSql: "SELECT count(*) > 0 FROM orders WHERE created_at > now() - interval '2 days'",
+      alerts,
+      metrics,
+    });
+
+    // Every day, the view from the bucket: the newest orders backup is younger than the backup's
+    // schedule allows (ordersBackup.staleAfter), and every manifest's object is there, whole.
+    new BackupCheckCronJob(this, 'orders-check', {
+      schedule: BackupSchedule.daily({ hour: 7 }),
+      timeZone: 'Europe/Berlin',
+      series: ordersBackup,
+      alerts,
+      metrics,
     });
 
     new MongoBackupCronJob(this, 'catalog', {
@@ -48,6 +68,8 @@ export class BackupsChart extends Chart {
       uri: { secret: kplus.Secret.fromSecretName(this, 'Mongo', 'catalog-mongo'), key: 'uri' },
       database: 'catalog',
       retention: Retention.keepLast(14),
+      alerts,
+      metrics,
     });
 
     new MysqlBackupCronJob(this, 'shop', {
@@ -58,6 +80,8 @@ export class BackupsChart extends Chart {
       username: 'backup',
       password: { secret: kplus.Secret.fromSecretName(this, 'Shop', 'shop-db'), key: 'password' },
       retention: Retention.policy({ keepDaily: 7, keepMonthly: 6 }),
+      alerts,
+      metrics,
     });
 
     new RedisBackupCronJob(this, 'sessions', {
@@ -66,6 +90,8 @@ export class BackupsChart extends Chart {
       host: 'redis.cache.svc',
       password: { secret: kplus.Secret.fromSecretName(this, 'Redis', 'sessions-redis'), key: 'password' },
       retention: Retention.policy({ keepHourly: 24, keepDaily: 3 }),
+      alerts,
+      metrics,
     });
   }
 }

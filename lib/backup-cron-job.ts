@@ -164,7 +164,7 @@ export abstract class BackupCronJob extends Construct implements IBackupSeries {
    * runs of the schedule in its time zone, plus the activeDeadline, plus a grace of an hour or a
    * quarter of the gap, whichever is smaller.
    */
-  public readonly staleAfter: Duration;
+  public readonly staleAfter?: Duration;
 
   protected constructor(scope: Construct, id: string, options: BackupCronJobOptions, connection: () => EngineConnection) {
     super(scope, id);
@@ -289,6 +289,9 @@ export function createScheduledJob(scope: Construct, options: ScheduledJobOption
   const suspend = booleanProp('suspend', options.suspend) ?? false;
   const alerts = options.alerts === undefined ? undefined
     : factoryProp('alerts', options.alerts, BackupAlerts, 'BackupAlerts.prometheus()');
+  if (alerts && failedJobsRetained === 0) {
+    throw new RuleError('failedJobsRetained: 0 keeps no failed Job, so the BackupFailed alert (kube_job_status_failed of the newest Job) could never fire. Keep at least 1 (the default is 3), or remove alerts.');
+  }
   const monitoring = monitoringEnv(options.metrics, options.notifications);
 
   const pod = runnerPod(scope, { ...spec, commandEnv: { ...spec.commandEnv, ...monitoring }, ...runnerOptionsOf(options) });

@@ -101,7 +101,8 @@ export const RETENTION_COUNT_ENV = [
  * environment of every child process except the one tool that needs its own.
  */
 export const SECRET_ENV: readonly string[] = [
-  ENV.AWS_SECRET_ACCESS_KEY, ENV.AWS_SESSION_TOKEN, ENV.HEALTHCHECK_URL, ENV.WEBHOOK_URL, ...ENGINE_NAMES.flatMap(name => ENGINE_REGISTRY[name].secretEnv),
+  ENV.AWS_SECRET_ACCESS_KEY, ENV.AWS_SESSION_TOKEN, ENV.HEALTHCHECK_URL, ENV.WEBHOOK_URL,
+  ...ENGINE_NAMES.flatMap(name => ENGINE_REGISTRY[name].secretEnv),
 ];
 
 /** Compression names as written to `BACKUP_COMPRESSION`. */

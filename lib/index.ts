@@ -11,6 +11,7 @@ export type { RestoreJobOptions } from './restore-job';
 export type { RunnerOptions } from './runner-pod';
 export * from './postgres';
 export * from './postgres-verify-cron-job';
+export * from './check-cron-job';
 export * from './mongo';
 export * from './mysql';
 export * from './redis';

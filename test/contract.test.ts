@@ -13,8 +13,8 @@ import { RestoreChart } from '../examples/restore-chart';
 import { podSpecOf } from './helpers/k8s';
 import { loadRunConfig } from '../image/src/config';
 import {
-  BackupSchedule, BackupSeries, BackupStorage, Compression, MongoBackupCronJob, MongoRestoreJob, MysqlBackupCronJob,
-  MysqlRestoreJob, PostgresBackupCronJob, PostgresRestoreJob, PostgresSslMode, PostgresVerifyCronJob,
+  BackupMetrics, BackupSchedule, BackupSeries, BackupStorage, Compression, MongoBackupCronJob, MongoRestoreJob, MysqlBackupCronJob,
+  MysqlRestoreJob, BackupCheckCronJob, PostgresBackupCronJob, PostgresRestoreJob, PostgresSslMode, PostgresVerifyCronJob, Notification, NotifyOn,
   RedisBackupCronJob, Retention, S3Credentials, TlsCertificate,
 } from '../lib';
 import { ENV } from '../lib/contract';
@@ -24,7 +24,12 @@ import { RuleError } from '../lib/rules';
 /** What a Secret would hold for each variable the constructs fill by secretKeyRef. */
 const SECRET_SAMPLE: Record<string, string> = {
   [ENGINE_REGISTRY.mongo.env.URI]: 'mongodb://backup:pw@mongo.db.svc:27017/?authSource=admin',
+  [ENV.HEALTHCHECK_URL]: 'https://hc-ping.com/0f3c2a9e-1111-4e0b-9c1d-2b7f5a6c8d90',
+  [ENV.WEBHOOK_URL]: 'https://hooks.example.com/services/T000/B000/XXXX',
 };
+
+/** What the downward API gives each field the constructs read from it. */
+const FIELD_SAMPLE: Record<string, string> = { 'metadata.namespace': 'backups' };
 
 interface RunnerPod {
   readonly where: string;
@@ -42,6 +47,7 @@ function runnerPods(chart: Chart): RunnerPod[] {
       for (const e of container.env ?? []) {
         if (e.value !== undefined) env[e.name] = e.value;
         else if (e.valueFrom?.secretKeyRef) env[e.name] = SECRET_SAMPLE[e.name] ?? 'value-from-a-secret';
+        else if (FIELD_SAMPLE[e.valueFrom?.fieldRef?.fieldPath]) env[e.name] = FIELD_SAMPLE[e.valueFrom.fieldRef.fieldPath];
         else throw new Error(`${o.metadata.name}: env ${e.name} has a source the contract test does not know`);
       }
       return { where: `${o.kind}/${o.metadata.name}`, argv: container.args ?? [], env };
@@ -97,6 +103,11 @@ function variantsChart(): Chart {
     activeDeadline: Duration.hours(12),
     maxClockSkew: Duration.minutes(2),
     stallTimeout: Duration.minutes(5),
+    metrics: BackupMetrics.pushgateway({ url: 'https://gateway.example.com:9443/prefix/' }),
+    notifications: [
+      Notification.healthcheck({ url: { secret: kplus.Secret.fromSecretName(chart, 'Hc', 'hc'), key: ENV.HEALTHCHECK_URL } }),
+      Notification.webhook({ url: { secret: kplus.Secret.fromSecretName(chart, 'Wh', 'wh'), key: ENV.WEBHOOK_URL }, on: [NotifyOn.FAILURE] }),
+    ],
   });
   new PostgresBackupCronJob(chart, 'pg-volume', {
     schedule, storage: volume, host: 'pg', database: 'orders', username: 'backup', backupName: 'orders.v2_x-1', compression: Compression.NONE,
@@ -113,7 +124,14 @@ function variantsChart(): Chart {
     maxClockSkew: Duration.seconds(30),
     stallTimeout: Duration.seconds(10),
   });
-  new PostgresVerifyCronJob(chart, 'pg-verify', { schedule, series: pg, assertionSql: 'SELECT true', maxClockSkew: Duration.hours(1) });
+  new PostgresVerifyCronJob(chart, 'pg-verify', {
+    schedule,
+    series: pg,
+    assertionSql: 'SELECT true',
+    maxClockSkew: Duration.hours(1),
+    metrics: BackupMetrics.pushgateway({ url: 'http://pushgateway:9091' }),
+    notifications: [Notification.webhook({ url: { secret: kplus.Secret.fromSecretName(chart, 'Wh2', 'wh'), key: ENV.WEBHOOK_URL } })],
+  });
   new PostgresVerifyCronJob(chart, 'pg-verify-elsewhere', {
     schedule, series: BackupSeries.fromName(aws, 'billing', 'postgres'), postgresMajor: 15,
   });
@@ -135,6 +153,9 @@ function variantsChart(): Chart {
   });
   new MysqlBackupCronJob(chart, 'mysql-plain', { schedule, storage: volume, host: 'mariadb', database: 'shop', username: 'backup', tls: false });
   new MysqlRestoreJob(chart, 'mysql-restore', { series: mysql, host: 'mariadb', database: 'shop_restored', username: 'owner', password: secret('my2') });
+
+  new BackupCheckCronJob(chart, 'pg-check', { schedule, series: pg, readData: true, stallTimeout: Duration.minutes(5) });
+  new BackupCheckCronJob(chart, 'mongo-check', { schedule, series: BackupSeries.fromName(volume, 'catalog', 'mongo'), maxAge: Duration.hours(30) });
 
   new RedisBackupCronJob(chart, 'redis', { schedule, storage: s3, host: 'redis', port: 6380, username: 'backup', password: secret('redis'), tls: true, caCertificate: ca });
   new RedisBackupCronJob(chart, 'redis-plain', { schedule: BackupSchedule.hourly(), storage: aws, host: 'redis', retention: Retention.policy({ keepHourly: 24 }) });
@@ -171,6 +192,7 @@ describe('the runner accepts exactly what the constructs synthesize', () => {
       if (d.capabilities.restore) expect(seen).toContain(`${name} restore`);
       if (d.capabilities.verify) expect(seen).toContain(`${name} verify`);
     }
+    expect(seen).toContain('postgres check');
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * argv: `backup [-- <dump-tool args>]`, `list`, `restore [latest|<id>] [-- <restore-tool args>]`,
- * `prune`, `verify [latest|<id>]`.
+ * `prune`, `verify [latest|<id>]`, `check`. `check` takes no backup id: it checks the whole series
+ * (its freshness is about the newest backup, its integrity about every one).
  */
 import { ConfigError } from './errors';
 import { COMMAND, LATEST_BACKUP_ID, TOOL_ARGS_SEPARATOR } from '../../lib/contract';
@@ -13,6 +14,7 @@ const USAGE = [
   `${COMMAND.RESTORE} [${LATEST_BACKUP_ID}|<backup id>] [${SEP} <extra restore-tool arguments>]`,
   COMMAND.PRUNE,
   `${COMMAND.VERIFY} [${LATEST_BACKUP_ID}|<backup id>]`,
+  COMMAND.CHECK,
 ].map(u => `runner ${u}`).join(' | ');
 
 export type Command = typeof COMMAND[keyof typeof COMMAND];

@@ -51,8 +51,9 @@ export function startCompressor(name: CompressionName, env: NodeJS.ProcessEnv, s
   }
 }
 
-// zstd -vv ends with e.g. "/*stdin*\ : 49.39%   (1124313101 B => 555331974 B, /*stdout*\)".
-const ZSTD_SIZES = /\((\d+) B => (\d+) B,/;
+// zstd -vv ends with e.g. "/*stdin*\ : 49.39%   (1124313101 B => 555331974 B, /*stdout*\)";
+// small sizes are padded with spaces: "(     6 B =>     19 B, /*stdout*\)".
+const ZSTD_SIZES = /\(\s*(\d+) B =>\s*(\d+) B,/;
 
 function zstd(env: NodeJS.ProcessEnv, source: Readable): Compressor {
   const p = spawnChild('zstd', ['-T0', `-${ZSTD_LEVEL}`, '-vv', '-c', '--no-progress'], {

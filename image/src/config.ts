@@ -5,6 +5,7 @@
  * starts a process or touches the network or the disk.
  */
 import { Args, parseArgs } from './args';
+import { CheckSettings, readCheckSettings } from './check';
 import { createEngine } from './engines';
 import { Engine } from './engines/engine';
 import { ConfigError, capabilityError } from './errors';
@@ -108,7 +109,22 @@ export interface VerifyConfig extends SeriesConfig {
   readonly reporting: ReportingConfig;
 }
 
-export type RunConfig = BackupConfig | ListConfig | PruneConfig | RestoreConfig | VerifyConfig;
+export interface CheckConfig extends SeriesConfig {
+  readonly command: typeof COMMAND.CHECK;
+  /**
+   * BACKUP_ENGINE when set (a label of the pushed metrics); the check itself reads any engine's
+   * series and connects to no database.
+   */
+  readonly engineName?: EngineName;
+  readonly check: CheckSettings;
+  /** Incomplete leftovers younger than this are counted as writes in progress. */
+  readonly incompleteMinAgeMs: number;
+  readonly progressIntervalMs: number;
+  /** Metrics and notifications (report.ts). */
+  readonly reporting: ReportingConfig;
+}
+
+export type RunConfig = BackupConfig | ListConfig | PruneConfig | RestoreConfig | VerifyConfig | CheckConfig;
 
 /**
  * Parses argv and reads every variable the command will use. Throws a RuleError (ConfigError)
@@ -171,8 +187,15 @@ export function loadRunConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
       };
     }
     case COMMAND.CHECK:
-      // TODO(check): implemented with the `check` command.
-      throw new ConfigError('check: not implemented yet');
+      return {
+        ...series,
+        command: args.command,
+        engineName: env[ENV.ENGINE] === undefined || env[ENV.ENGINE] === '' ? undefined : readEngineName(env),
+        check: readCheckSettings(env),
+        incompleteMinAgeMs: readIncompleteMinAgeMs(env),
+        progressIntervalMs: readProgressInterval(env),
+        reporting: readReportingConfig(env),
+      };
   }
 }
 

@@ -34,12 +34,17 @@ export class InterruptedError extends Error {
 /** The message of an error and of each of its causes, as one line: "a: b: c". */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
-  let current: unknown = err;
+  let current: any = err;
   for (let depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
-    const message = current instanceof Error ? current.message : String(current);
+    // Duck-typed, not `instanceof Error`: errors from Node's internals (fetch) may come from
+    // another realm, and fetch's own "fetch failed" says nothing without its cause.
+    const message = typeof current === 'object' && typeof current.message === 'string' ? current.message : String(current);
+    // An AggregateError (a connection tried on several addresses) holds the reasons in `errors`.
+    const inner = typeof current === 'object' && Array.isArray(current.errors)
+      ? current.errors.map((e: any) => (typeof e?.message === 'string' ? e.message : String(e))).join('; ') : '';
     // A wrapper often repeats its cause's message; say each thing once.
-    if (message && !parts.some(p => p.includes(message))) parts.push(message);
-    current = current instanceof Error ? current.cause : undefined;
+    for (const m of [message, inner]) if (m && !parts.some(p => p.includes(m))) parts.push(m);
+    current = typeof current === 'object' ? current.cause : undefined;
   }
   return parts.join(': ').replace(/\s*\n\s*/g, ' ');
 }

@@ -29,9 +29,31 @@ export function secretsFromEnv(env: NodeJS.ProcessEnv): string[] {
       const password = userinfo.includes(':') ? userinfo.slice(userinfo.indexOf(':') + 1) : userinfo;
       secrets.push(userinfo, password, safeDecode(password));
     }
+    secrets.push(...urlTokens(value));
   }
   // Longest first, so a secret that contains another is replaced whole.
   return [...new Set(secrets.filter(s => s.length > 0))].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * For a secret that is an http(s) URL (a healthcheck or webhook URL, whose path or query is the
+ * credential): its path and its query, and each long path segment and query value, since a URL
+ * derived from it (`<url>/start?rid=…`) no longer contains the value as a whole.
+ */
+function urlTokens(value: string): string[] {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return [];
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return [];
+  // Short pieces ('api', 'v1') are not secrets and would blank out ordinary words.
+  const long = (s: string) => s.length >= 8;
+  const tokens = [url.pathname.replace(/^\/+|\/+$/g, ''), url.search.replace(/^\?/, '')];
+  tokens.push(...url.pathname.split('/'));
+  for (const [, v] of url.searchParams) tokens.push(v);
+  return tokens.filter(long).flatMap(t => [t, safeDecode(t)]);
 }
 
 function safeDecode(s: string): string {

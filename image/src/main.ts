@@ -1,14 +1,18 @@
 /**
  * The image's entry point: `backup [-- <dump-tool args>]`, `list`, `restore [latest|<id>]
- * [-- <restore-tool args>]`, `prune`, `verify [latest|<id>]`.
+ * [-- <restore-tool args>]`, `prune`, `verify [latest|<id>]`, `check`.
+ *
+ * `backup`, `verify` and `check` report their start and outcome to the configured metrics and
+ * notifications (report.ts), which never change the exit code.
  *
  * Exit codes: 0 done (backup stored with its manifest, restore complete, every verify check
- * passed); 1 failed (for backup: nothing partial left); 2 usage or configuration error (nothing
+ * passed, the check found nothing wrong); 1 failed (for backup: nothing partial left); 2 usage or configuration error (nothing
  * started); 130/143 interrupted by SIGINT/SIGTERM.
  */
 import * as fs from 'node:fs';
 import { BackupFailedError, runBackup } from './backup';
-import { BackupConfig, ListConfig, PruneConfig, RestoreConfig, RunConfig, VerifyConfig, loadRunConfig } from './config';
+import { runCheck } from './check';
+import { BackupConfig, CheckConfig, ListConfig, PruneConfig, RestoreConfig, RunConfig, VerifyConfig, loadRunConfig } from './config';
 import { InterruptedError, describeError } from './errors';
 import { runList } from './list';
 import { Logger } from './log';
@@ -121,6 +125,45 @@ async function verify(config: VerifyConfig, { env, log, signal, facts }: Context
   return result.passed ? 0 : 1;
 }
 
+async function check(config: CheckConfig, { log, signal, facts }: Context): Promise<number> {
+  const storage = createStorage(config.destination);
+  const prefix = storage.seriesPrefix(config.name);
+  const { incompleteMinAgeMs, progressIntervalMs } = config;
+  const r = await runCheck({ storage, prefix, settings: config.check, incompleteMinAgeMs, progressIntervalMs, log, signal });
+  facts.backupCount = r.soundBackups;
+  if (r.newest) {
+    Object.assign(facts, {
+      newestBackupTimestampSeconds: Math.floor(r.newest.time.getTime() / 1000), backupId: r.newest.id, key: r.newest.key, bytes: r.newest.bytes,
+    });
+  }
+  const fields = {
+    location: storage.location,
+    prefix,
+    backups: r.soundBackups,
+    damaged: r.damagedBackups,
+    newest: r.newest?.id ?? null,
+    newestStoredAt: r.newest?.time.toISOString() ?? null,
+    newestAgeSeconds: r.newest ? Math.floor(r.newest.ageMs / 1000) : null,
+    maxAgeSeconds: config.check.maxAgeMs === undefined ? null : config.check.maxAgeMs / 1000,
+    readData: config.check.readData,
+    bytesRead: r.bytesRead,
+    inProgress: r.inProgress,
+    leftovers: r.leftovers,
+    unfinishedUploadsListed: r.unfinishedListed,
+    problems: r.problems.map(p => p.kind),
+  };
+  if (!r.unfinishedListed) {
+    log.info('unfinished uploads are not counted in inProgress and leftovers: the credentials may not list them (s3:ListBucketMultipartUploads); the check does not need them');
+  }
+  if (r.passed) {
+    log.info(config.check.maxAgeMs === undefined ? `check passed (no age check: ${ENV.CHECK_MAX_AGE_SECONDS} is not set)` : 'check passed', fields);
+    return 0;
+  }
+  const [first, ...more] = r.problems;
+  log.error(`check failed: ${first.message}${more.length ? `; and ${more.length} more problem(s), each on a line above` : ''}`, fields);
+  return 1;
+}
+
 function run(config: RunConfig, ctx: Context): Promise<number> {
   switch (config.command) {
     case COMMAND.BACKUP: return backup(config, ctx);
@@ -128,6 +171,7 @@ function run(config: RunConfig, ctx: Context): Promise<number> {
     case COMMAND.PRUNE: return prune(config, ctx);
     case COMMAND.RESTORE: return restore(config, ctx);
     case COMMAND.VERIFY: return verify(config, ctx);
+    case COMMAND.CHECK: return check(config, ctx);
   }
 }
 

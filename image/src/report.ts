@@ -4,13 +4,12 @@
  * it ended. Reporting never changes a run's outcome: a reporter that fails or hangs is logged, and
  * all reporters at one point of a run together take at most `timeoutMs`.
  */
-import { describeError } from './errors';
+import { ConfigError, describeError } from './errors';
 import { Logger } from './log';
-import { HealthcheckSettings, WebhookSettings, healthcheckReporter, readHealthcheckSettings, readWebhookSettings, webhookReporter } from './notify';
 import { MetricsSettings, metricsReporter, readMetricsSettings } from './metrics';
+import { HealthcheckSettings, WebhookSettings, healthcheckReporter, readHealthcheckSettings, readWebhookSettings, webhookReporter } from './notify';
 import { ENV } from '../../lib/contract';
 import { countFromText } from '../../lib/rules';
-import { ConfigError } from './errors';
 
 /** The commands that report. */
 export type ReportedCommand = 'backup' | 'verify' | 'check';

@@ -5,6 +5,7 @@ import * as path from 'path';
 import { Testing, Yaml } from 'cdk8s';
 import { BackupsChart } from '../../examples/backups-chart';
 import { RestoreChart } from '../../examples/restore-chart';
+import { validatePrometheusRule } from '../alerts/prometheus-rule';
 import { podSpecOf, restrictedViolations, validateSchema } from '../helpers/k8s';
 
 describe('the example app', () => {
@@ -13,7 +14,7 @@ describe('the example app', () => {
     expect(Testing.synth(chart)).toMatchSnapshot();
   });
 
-  test("'cdk8s synth' writes valid, hardened CronJobs for every engine", () => {
+  test("'cdk8s synth' writes valid, hardened CronJobs for every engine, each with its alert rules", () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'example-synth-'));
     try {
       execFileSync(path.resolve('node_modules/.bin/cdk8s'), ['synth', '--output', out], {
@@ -22,10 +23,15 @@ describe('the example app', () => {
       const files = fs.readdirSync(out);
       expect(files).toEqual(['backups.k8s.yaml']);
       const objects = Yaml.load(path.join(out, files[0]));
-      expect(objects.map((o: any) => `${o.kind}/${o.metadata.labels['app.kubernetes.io/component']}`)).toEqual([
-        'CronJob/postgres-backup', 'CronJob/postgres-verify', 'CronJob/mongo-backup', 'CronJob/mysql-backup', 'CronJob/redis-backup',
-      ]);
+      const components = ['postgres-backup', 'postgres-verify', 'postgres-check', 'mongo-backup', 'mysql-backup', 'redis-backup'];
+      expect(objects.map((o: any) => `${o.kind}/${o.metadata.labels['app.kubernetes.io/component']}`))
+        .toEqual(components.flatMap(c => [`CronJob/${c}`, `PrometheusRule/${c}`]));
       for (const o of objects) {
+        expect(o.metadata.namespace).toBe('backups');
+        if (o.kind === 'PrometheusRule') {
+          validatePrometheusRule(o);
+          continue;
+        }
         validateSchema(o);
         expect(restrictedViolations(podSpecOf(o))).toEqual([]);
       }
@@ -60,7 +66,7 @@ describe("the example's restore app", () => {
 });
 
 describe('the manifest checks themselves', () => {
-  const good = () => new BackupsChart(Testing.app(), 'backups').toJson()[0];
+  const good = () => new BackupsChart(Testing.app(), 'backups', { namespace: 'backups' }).toJson()[0];
 
   test('schema validation rejects a wrong type', () => {
     const cj = good();

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Yaml } from 'cdk8s';
+import { Testing, Yaml } from 'cdk8s';
+import { BackupsChart } from '../../examples/backups-chart';
 import { podSpecOf, restrictedViolations, validateSchema } from '../helpers/k8s';
 
 // A user copies the README's quick start: it must compile, synthesize and validate as printed.
@@ -35,3 +36,34 @@ test('the README quick start synthesizes valid, hardened CronJobs', () => {
     fs.rmSync(outdir, { recursive: true, force: true });
   }
 });
+
+// The README's table of the example's stale thresholds is what the example synthesizes.
+test("the README's Monitoring table matches the example app's alert rules", () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+  const section = /<!-- monitoring-example:start -->([\s\S]*?)<!-- monitoring-example:end -->/.exec(readme);
+  expect(section).not.toBeNull();
+  const rows = [...section![1].matchAll(/^\| (\S+) \((\S+)\) \| `([^`]+)`(?: in (\S+))? \| (\S+) \|$/gm)]
+    .map(([, instance, component, schedule, timeZone, after]) => ({ instance, component, schedule, timeZone, seconds: durationSeconds(after) }));
+
+  const objects = Testing.synth(new BackupsChart(Testing.app(), 'backups', { namespace: 'backups' }));
+  const actual = objects.filter(o => o.kind === 'CronJob').map(cronJob => {
+    const labels = cronJob.metadata.labels;
+    const rule = objects.find(o => o.kind === 'PrometheusRule' && o.metadata.name === cronJob.metadata.name);
+    const stale = rule.spec.groups[0].rules.find((r: any) => r.alert === 'BackupStale');
+    return {
+      instance: labels['app.kubernetes.io/instance'],
+      component: labels['app.kubernetes.io/component'],
+      schedule: cronJob.spec.schedule,
+      timeZone: cronJob.spec.timeZone,
+      seconds: Number(/>\s*(\d+)\s*$/.exec(stale.expr)![1]),
+    };
+  });
+  expect(rows).toEqual(actual);
+});
+
+/** '7h15m', '32h', '2d3h' in seconds. */
+function durationSeconds(text: string): number {
+  const m = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  if (!m || text === '') throw new Error(`not a duration: ${text}`);
+  return Number(m[1] ?? 0) * 86400 + Number(m[2] ?? 0) * 3600 + Number(m[3] ?? 0) * 60 + Number(m[4] ?? 0);
+}

@@ -121,6 +121,12 @@ describe('backup to file:// with a stand-in pg_dump', () => {
     expect(run.output).not.toContain(PASSWORD);
   });
 
+  test.each([1000, 99_999, 100_000])('the raw size of a small dump (%i bytes) is counted too (zstd pads small sizes in its report)', async size => {
+    const run = await runRunner(env({ STANDIN_BYTES: String(size) }));
+    expect(run.code).toBe(0);
+    expect(run.last).toMatchObject({ msg: 'backup complete', rawBytes: size });
+  });
+
   test('pg_dump gets the custom format with its zlib off, extra args after ours, and the password only by env', async () => {
     const run = await runRunner(env({ STANDIN_BYTES: '1000' }), ['backup', '--', '--exclude-table=audit_log', '--schema=public']);
     expect(run.code).toBe(0);

@@ -98,3 +98,16 @@ describe('describeError', () => {
     expect(describeError(err)).toBe('upload to s3://b/k failed: socket hang up at line 2');
   });
 });
+
+describe('URL-valued secrets', () => {
+  test('a URL derived from a secret URL is redacted too: path, query and their long pieces', () => {
+    const env = { BACKUP_HEALTHCHECK_URL: 'https://hc.example.com/ping/0f3c2a9e-1111-4e0b-9c1d-2b7f5a6c8d90?token=s3cr3t-t0ken' };
+    const lines: string[] = [];
+    const log = new Logger(env, l => lines.push(l));
+    log.warn('ping https://hc.example.com/ping/0f3c2a9e-1111-4e0b-9c1d-2b7f5a6c8d90/start?rid=1&token=s3cr3t-t0ken failed');
+    expect(lines.join('')).not.toContain('0f3c2a9e-1111-4e0b-9c1d-2b7f5a6c8d90');
+    expect(lines.join('')).not.toContain('s3cr3t-t0ken');
+    // The host is not the secret and stays readable.
+    expect(lines.join('')).toContain('https://hc.example.com/');
+  });
+});

@@ -7,6 +7,7 @@
 import { missingCephBinaries, s3FromEnv, s3ToEnv, startS3, type S3Server } from './ceph';
 import { missingMariadbBinaries, mysqlFromEnv, mysqlToEnv, startMariadb, type MysqlServer } from './mariadb';
 import { missingPostgresBinaries, postgresFromEnv, postgresToEnv, startPostgres, type PostgresServer } from './postgres';
+import { missingMonitoringBinaries, monitoringFromEnv, monitoringToEnv, startMonitoring, type MonitoringServers } from './pushgateway';
 import { missingRedisBinaries, redisFromEnv, redisToEnv, startRedis, type RedisServer } from './redis';
 import type { EngineName } from '../../lib/registry';
 
@@ -15,12 +16,15 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** The servers' names, as tests name them in describeIntegration's needs. */
-export type ServerKind = 's3' | 'postgres' | 'mysql' | 'redis';
+/**
+ * The servers' names, as tests name them in describeIntegration's needs. 'pushgateway' is a
+ * Pushgateway together with the Prometheus that scrapes it (one entry, so no start order to keep).
+ */
+export type ServerKind = 's3' | 'postgres' | 'mysql' | 'redis' | 'pushgateway';
 
 export interface TestServer<S extends RunningServer = RunningServer> {
   readonly kind: ServerKind;
-  /** The registry engine whose integration tests run against it; none for the S3 server. */
+  /** The registry engine whose integration tests run against it; none for the S3 server and the Pushgateway. */
   readonly engine?: EngineName;
   /** How messages name it: 'PostgreSQL 15'. */
   readonly label: string;
@@ -79,6 +83,15 @@ export const TEST_SERVERS: readonly TestServer[] = [
     toEnv: redisToEnv,
     fromEnv: redisFromEnv,
     summary: s => `Redis ${s.version} on ${s.host}:${s.port}`,
+  }),
+  testServer<MonitoringServers>({
+    kind: 'pushgateway',
+    label: 'Prometheus Pushgateway and Prometheus',
+    missingBinaries: missingMonitoringBinaries,
+    start: () => startMonitoring(),
+    toEnv: monitoringToEnv,
+    fromEnv: monitoringFromEnv,
+    summary: s => `Pushgateway at ${s.pushgateway.url}, Prometheus scraping it at ${s.prometheus.url}`,
   }),
 ];
 
