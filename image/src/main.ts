@@ -14,6 +14,7 @@ import { BackupFailedError, runBackup } from './backup';
 import { runCheck } from './check';
 import { BackupConfig, CheckConfig, ListConfig, PruneConfig, RestoreConfig, RunConfig, VerifyConfig, loadRunConfig } from './config';
 import { InterruptedError, describeError } from './errors';
+import { backupIdOf } from './key';
 import { runList } from './list';
 import { Logger } from './log';
 import { runPrune } from './prune';
@@ -273,12 +274,6 @@ async function reportConfigurationError(env: NodeJS.ProcessEnv, log: Logger, sta
   };
   await reportAll(reporters, 'start', (r, s) => r.start(info, s), log, reporting.timeoutMs);
   await reportFinish(reporters, info, 2, {}, log, reporting.timeoutMs);
-}
-
-/** The backup id of a data object key: its file name without extensions. */
-function backupIdOf(key: string): string {
-  const name = key.slice(key.lastIndexOf('/') + 1);
-  return name.slice(0, name.indexOf('.') < 0 ? name.length : name.indexOf('.'));
 }
 
 /**

@@ -244,7 +244,7 @@ describe('backup to file:// with a stand-in pg_dump', () => {
 
   describe('usage and configuration errors exit 2 before anything runs', () => {
     test.each([
-      [['rewind'], "configuration error: unknown command 'rewind'; usage: runner backup [-- <extra dump-tool arguments>] | runner list | runner restore [latest|<backup id>] [-- <extra restore-tool arguments>] | runner prune | runner verify [latest|<backup id>]"],
+      [['rewind'], "configuration error: unknown command 'rewind'; usage: runner backup [-- <extra dump-tool arguments>] | runner list | runner restore [latest|<backup id>] [-- <extra restore-tool arguments>] | runner prune | runner verify [latest|<backup id>] | runner check"],
       // The argument as given and the option pg_dump would read it as (lib/rules.ts words the rest).
       [['backup', '--', '--file=/tmp/out'], /^configuration error: dump-tool arguments: '--file=\/tmp\/out' is pg_dump's --file \(-f\), .*; remove it/],
     ])('%j', async (args, msg) => {
