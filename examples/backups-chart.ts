@@ -3,15 +3,16 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { exampleStorage } from './storage';
 import {
-  BackupAlerts, BackupCheckCronJob, BackupMetrics, BackupSchedule, MongoBackupCronJob, MysqlBackupCronJob, Notification,
-  PostgresBackupCronJob, PostgresVerifyCronJob, RedisBackupCronJob, Retention,
+  BackupAlerts, BackupCheckCronJob, BackupMetrics, BackupSchedule, MongoBackupCronJob, MongoVerifyCronJob, MysqlBackupCronJob,
+  MysqlVerifyCronJob, Notification, PostgresBackupCronJob, PostgresVerifyCronJob, RedisBackupCronJob, RedisVerifyCronJob, Retention,
+  VerifyAssertion,
 } from '../lib';
 
 /**
  * Nightly backups of an orders PostgreSQL database, a catalog MongoDB database and a shop MariaDB
  * database, and hourly RDB snapshots of a sessions Redis, to an S3-compatible bucket, with a
- * retention policy each, a daily restore test of the orders backups and a daily check of the
- * stored orders backups. Every CronJob has alert rules computed from its schedule and pushes its
+ * retention policy each, a daily restore test of each series (into a throwaway server of its
+ * engine inside the pod) and a daily check of the stored orders backups. Every CronJob has alert rules computed from its schedule and pushes its
  * metrics to a Pushgateway; the orders backup also pings a healthcheck. The Secrets are created
  * outside this app (e.g. by External Secrets).
  */
@@ -42,12 +43,15 @@ export class BackupsChart extends Chart {
     });
 
     // Every morning, restore the newest orders backup into a throwaway PostgreSQL of the source's
-    // major (15, recorded on the series) inside the pod and check it; a failed Job is the alert.
+    // major (15, recorded on the series) inside the pod and check it; alerts say when it fails.
     new PostgresVerifyCronJob(this, 'orders-verify', {
       schedule: BackupSchedule.daily({ hour: 6 }),
       timeZone: 'Europe/Berlin',
       series: ordersBackup,
-      assertionSql: "SELECT count(*) > 0 FROM orders WHERE created_at > now() - interval '2 days'",
+      assertions: [
+        VerifyAssertion.tablesExist(['orders', 'order_lines']),
+        VerifyAssertion.sql("SELECT count(*) > 0 FROM orders WHERE created_at > now() - interval '2 days'"),
+      ],
       alerts,
       metrics,
     });
@@ -62,7 +66,7 @@ export class BackupsChart extends Chart {
       metrics,
     });
 
-    new MongoBackupCronJob(this, 'catalog', {
+    const catalogBackup = new MongoBackupCronJob(this, 'catalog', {
       schedule: BackupSchedule.daily({ hour: 3 }),
       storage,
       uri: { secret: kplus.Secret.fromSecretName(this, 'Mongo', 'catalog-mongo'), key: 'uri' },
@@ -72,7 +76,7 @@ export class BackupsChart extends Chart {
       metrics,
     });
 
-    new MysqlBackupCronJob(this, 'shop', {
+    const shopBackup = new MysqlBackupCronJob(this, 'shop', {
       schedule: BackupSchedule.daily({ hour: 1 }),
       storage,
       host: 'mariadb.db.svc',
@@ -84,12 +88,36 @@ export class BackupsChart extends Chart {
       metrics,
     });
 
-    new RedisBackupCronJob(this, 'sessions', {
+    const sessionsBackup = new RedisBackupCronJob(this, 'sessions', {
       schedule: BackupSchedule.hourly(),
       storage,
       host: 'redis.cache.svc',
       password: { secret: kplus.Secret.fromSecretName(this, 'Redis', 'sessions-redis'), key: 'password' },
       retention: Retention.policy({ keepHourly: 24, keepDaily: 3 }),
+      alerts,
+      metrics,
+    });
+
+    // Each of the other series is restored into a throwaway server of its engine too: MongoDB,
+    // MariaDB (the default mysqlImage), and a redis-server that starts from the restored RDB.
+    new MongoVerifyCronJob(this, 'catalog-verify', {
+      schedule: BackupSchedule.daily({ hour: 5 }),
+      series: catalogBackup,
+      assertions: [VerifyAssertion.minDocuments('products', 1)],
+      alerts,
+      metrics,
+    });
+    new MysqlVerifyCronJob(this, 'shop-verify', {
+      schedule: BackupSchedule.daily({ hour: 4 }),
+      series: shopBackup,
+      assertions: [VerifyAssertion.minRows('orders', 1)],
+      alerts,
+      metrics,
+    });
+    new RedisVerifyCronJob(this, 'sessions-verify', {
+      schedule: BackupSchedule.daily({ hour: 5 }),
+      series: sessionsBackup,
+      assertions: [VerifyAssertion.minKeys(1)],
       alerts,
       metrics,
     });

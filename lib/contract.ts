@@ -45,6 +45,12 @@ export const ENV = {
   /** `verify`: an SQL query that must return exactly one row whose first column is true. */
   VERIFY_SQL: 'BACKUP_VERIFY_SQL',
   /**
+   * `verify`: what the restored copy must satisfy besides holding something, as a JSON array of
+   * typed assertions (lib/verify-assertions.ts), e.g. `[{"type":"minRows","table":"orders","min":1}]`.
+   * Each engine checks only its own types. Unset or empty: no assertion.
+   */
+  VERIFY_ASSERTIONS: 'BACKUP_VERIFY_ASSERTIONS',
+  /**
    * `verify`: a file the runner creates when it exits, whatever the outcome (success, failure,
    * usage error, SIGTERM), so the throwaway database server in the same pod stops too and the
    * Job can complete. Unset: nothing to signal.

@@ -71,7 +71,12 @@ export interface EngineDescriptor {
     readonly restore: boolean;
     readonly verify: boolean;
   };
+  /** The kinds of assertion its verification can check (lib/verify-assertions.ts); empty without verify. */
+  readonly assertions: readonly AssertionType[];
 }
+
+/** The kinds of assertion a verification checks on the restored copy (lib/verify-assertions.ts). */
+export type AssertionType = 'sql' | 'minRows' | 'tablesExist' | 'minKeys' | 'keysExist' | 'minDocuments';
 
 const POSTGRES = {
   name: 'postgres',
@@ -94,6 +99,7 @@ const POSTGRES = {
   extension: 'pgdump',
   defaultPort: 5432,
   capabilities: { backup: true, restore: true, verify: true },
+  assertions: ['sql', 'minRows', 'tablesExist'],
 } as const satisfies EngineDescriptor;
 
 const MONGO = {
@@ -120,7 +126,8 @@ const MONGO = {
   format: 'mongodump-archive',
   extension: 'archive',
   defaultPort: 27017,
-  capabilities: { backup: true, restore: true, verify: false },
+  capabilities: { backup: true, restore: true, verify: true },
+  assertions: ['minDocuments'],
 } as const satisfies EngineDescriptor;
 
 const MYSQL = {
@@ -148,7 +155,8 @@ const MYSQL = {
   format: 'mysqldump-sql',
   extension: 'sql',
   defaultPort: 3306,
-  capabilities: { backup: true, restore: true, verify: false },
+  capabilities: { backup: true, restore: true, verify: true },
+  assertions: ['sql', 'minRows', 'tablesExist'],
 } as const satisfies EngineDescriptor;
 
 const REDIS = {
@@ -166,15 +174,22 @@ const REDIS = {
     TLS: 'BACKUP_REDIS_TLS',
     /** A CA certificate file that verifies the server's certificate (with TLS). */
     TLS_CA_FILE: 'BACKUP_REDIS_TLS_CA_FILE',
+    /**
+     * `restore` and `verify`: the RDB file (absolute path) a restore writes, for a redis-server
+     * that loads it when it starts, e.g. `/data/dump.rdb` on the stopped Redis's volume.
+     */
+    RESTORE_FILE: 'BACKUP_REDIS_RESTORE_FILE',
   },
   secretEnv: ['REDISCLI_AUTH'],
-  // An RDB is loaded by redis-server at start; the runner has no Redis restore.
-  tools: { dump: ['redis-cli'] },
+  // An RDB is loaded by redis-server only at start: a restore writes the file, checked by
+  // redis-check-rdb, for a stopped Redis (or verify's throwaway one) to start from.
+  tools: { dump: ['redis-cli'], restore: ['redis-check-rdb'] },
   passThrough: { dump: REDIS_CLI_OPTIONS },
   format: 'redis-rdb',
   extension: 'rdb',
   defaultPort: 6379,
-  capabilities: { backup: true, restore: false, verify: false },
+  capabilities: { backup: true, restore: true, verify: true },
+  assertions: ['minKeys', 'keysExist'],
 } as const satisfies EngineDescriptor;
 
 /** Every engine, by name. */

@@ -213,7 +213,7 @@ export function passThroughArgs(field: string, engine: EngineName, direction: To
   if (args.length === 0) return [];
   const descriptor: EngineDescriptor = ENGINE_REGISTRY[engine];
   const table = descriptor.passThrough[direction];
-  if (table === undefined) fail(field, `the runner has no ${direction} tool for ${descriptor.title}, so it takes no arguments; remove them.`);
+  if (table === undefined) fail(field, `${descriptor.title}'s ${direction} runs no tool that takes arguments, so it takes none; remove them.`);
   const see = `the options ${table.tool} takes here are listed in the README under "Pass-through options"`;
   for (const parsed of parseToolArgs(table.syntax, table.options, args, table.tool)) {
     const quoted = `'${parsed.text}'`;

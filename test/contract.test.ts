@@ -15,7 +15,8 @@ import { loadRunConfig } from '../image/src/config';
 import {
   BackupMetrics, BackupSchedule, BackupSeries, BackupStorage, Compression, MongoBackupCronJob, MongoRestoreJob, MysqlBackupCronJob,
   MysqlRestoreJob, BackupCheckCronJob, PostgresBackupCronJob, PostgresRestoreJob, PostgresSslMode, PostgresVerifyCronJob, Notification, NotifyOn,
-  RedisBackupCronJob, Retention, S3Credentials, TlsCertificate,
+  RedisBackupCronJob, Retention, S3Credentials, TlsCertificate, MysqlVerifyCronJob, MysqlServerFlavor, MongoVerifyCronJob, RedisVerifyCronJob,
+  RedisRestoreJob, VerifyAssertion,
 } from '../lib';
 import { ENV } from '../lib/contract';
 import { ENGINE_REGISTRY } from '../lib/registry';
@@ -153,11 +154,26 @@ function variantsChart(): Chart {
   });
   new MysqlBackupCronJob(chart, 'mysql-plain', { schedule, storage: volume, host: 'mariadb', database: 'shop', username: 'backup', tls: false });
   new MysqlRestoreJob(chart, 'mysql-restore', { series: mysql, host: 'mariadb', database: 'shop_restored', username: 'owner', password: secret('my2') });
+  new MysqlVerifyCronJob(chart, 'mysql-verify', {
+    schedule, series: mysql, assertions: [VerifyAssertion.sql('SELECT COUNT(*) > 0 FROM orders'), VerifyAssertion.minRows('orders', 1), VerifyAssertion.tablesExist(['orders'])],
+  });
+  new MysqlVerifyCronJob(chart, 'mysql-verify-mysql', { schedule, series: BackupSeries.fromName(volume, 'shop', 'mysql'), serverFlavor: MysqlServerFlavor.MYSQL });
+  new MongoVerifyCronJob(chart, 'mongo-verify', { schedule, series: mongo, assertions: [VerifyAssertion.minDocuments('products', 1)] });
 
   new BackupCheckCronJob(chart, 'pg-check', { schedule, series: pg, readData: true, stallTimeout: Duration.minutes(5) });
   new BackupCheckCronJob(chart, 'mongo-check', { schedule, series: BackupSeries.fromName(volume, 'catalog', 'mongo'), maxAge: Duration.hours(30) });
 
-  new RedisBackupCronJob(chart, 'redis', { schedule, storage: s3, host: 'redis', port: 6380, username: 'backup', password: secret('redis'), tls: true, caCertificate: ca });
+  const redis = new RedisBackupCronJob(chart, 'redis', {
+    schedule, storage: s3, host: 'redis', port: 6380, username: 'backup', password: secret('redis'), tls: true, caCertificate: ca,
+  });
+  new RedisVerifyCronJob(chart, 'redis-verify', { schedule, series: redis, assertions: [VerifyAssertion.minKeys(10), VerifyAssertion.keysExist(['config:-n', 'a b'])] });
+  new RedisRestoreJob(chart, 'redis-restore', {
+    series: redis,
+    volume: kplus.Volume.fromPersistentVolumeClaim(chart, 'RedisData', kplus.PersistentVolumeClaim.fromClaimName(chart, 'RedisClaim', 'redis-data')),
+    fileName: 'dump.rdb',
+    backupId: '20261125T010203Z-1a2b3c4d',
+    allowNonEmptyTarget: true,
+  });
   new RedisBackupCronJob(chart, 'redis-plain', { schedule: BackupSchedule.hourly(), storage: aws, host: 'redis', retention: Retention.policy({ keepHourly: 24 }) });
   return chart;
 }

@@ -147,9 +147,9 @@ describe('each tool, every spelling class', () => {
     expect(rejects('redis', 'dump', args)).toMatch(expected);
   });
 
-  test('Redis has no restore tool, so restore arguments are refused', () => {
+  test('Redis restores by writing a file, so restore arguments are refused', () => {
     expect(passThroughArgs('restoreArgs', 'redis', 'restore', [])).toEqual([]);
-    expect(() => passThroughArgs('restoreArgs', 'redis', 'restore', ['-x'])).toThrow(/^restoreArgs: the runner has no restore tool for Redis/);
+    expect(() => passThroughArgs('restoreArgs', 'redis', 'restore', ['-x'])).toThrow(/^restoreArgs: Redis's restore runs no tool that takes arguments/);
   });
 
   test.each<[EngineName, ToolDirection, string[]]>([

@@ -32,7 +32,7 @@ function codeLines(file: string): string[] {
 }
 
 describe('the registry is consistent in itself', () => {
-  test.each([...ENGINE_NAMES])('engine %s: its name is its key, its secrets are its variables, restore and verify need a restore tool', name => {
+  test.each([...ENGINE_NAMES])('engine %s: its name is its key, its secrets are its variables, restore and verify need a restore tool, verify its assertions', name => {
     const d: EngineDescriptor = ENGINE_REGISTRY[name];
     expect(d.name).toBe(name);
     const env = Object.values(d.env);
@@ -43,6 +43,9 @@ describe('the registry is consistent in itself', () => {
       restoreTool: d.capabilities.restore,
     });
     if (d.capabilities.verify) expect(d.capabilities.restore).toBe(true);
+    // A verification checks at least one kind of assertion; an engine without one checks none.
+    const verify = d.capabilities.verify;
+    expect({ verify, assertions: d.assertions.length > 0 }).toEqual({ verify, assertions: verify });
   });
 
   test('no variable name belongs to two engines, nor to an engine and the general contract (ENV)', () => {

@@ -1,7 +1,9 @@
 /**
  * What a series holds, read from a listing: complete backups (a data object and its manifest) and
  * incomplete leftovers (data without a manifest, a manifest without data, unfinished writes).
- * Manifests are the source of truth. Every time that orders, chooses or ages something is the
+ * Manifests are the source of truth. A backup's verification result (`<data key>.verify.json`,
+ * verify-result.ts) is never a backup nor a leftover of one: it belongs to its backup's entry, or,
+ * when that backup is gone, it is an orphan `prune` removes. Every time that orders, chooses or ages something is the
  * time the storage recorded, never the pod's clock (DESIGN.md, invariant 7): a backup's id says
  * when the pod thought it started, and a pod with a wrong clock names it wrongly.
  */
@@ -11,6 +13,7 @@ import { MANIFEST_SUFFIX, backupIdOf, timeOfId } from './key';
 import { Logger } from './log';
 import { Manifest, ManifestError, parseManifest } from './manifest';
 import { Storage, StoredObject, Unfinished } from './storage/storage';
+import { VERIFY_RESULT_SUFFIX } from './verify-result';
 import { BACKUP_ID_PATTERN, LATEST_BACKUP_ID } from '../../lib/contract';
 
 export interface CatalogEntry {
@@ -33,6 +36,8 @@ export interface CatalogEntry {
   readonly skewed: boolean;
   /** The stored data object's size, from the listing. */
   readonly storedBytes: number;
+  /** The key of its latest verification result (`<key>.verify.json`), when one is stored. */
+  readonly verifyResultKey?: string;
 }
 
 export type LeftoverKind = 'data-without-manifest' | 'manifest-without-data' | 'unfinished-write';
@@ -53,6 +58,11 @@ export interface Catalog {
   /** Newest first, by the storage's time (then by id). */
   readonly backups: CatalogEntry[];
   readonly leftovers: Leftover[];
+  /**
+   * Verification results whose backup is not complete (its data or its manifest is gone): left
+   * by an interrupted prune, or written by a verification that ended after its backup was pruned.
+   */
+  readonly orphanedVerifyResults: StoredObject[];
   /** The storage's time when the catalog was read (the pod's clock corrected by the measured skew). */
   readonly now: Date;
 }
@@ -76,8 +86,10 @@ export async function readCatalog(storage: Storage, seriesPrefix: string, signal
   const own = (key: string) => ownKey(seriesPrefix, key);
   const data = new Map<string, StoredObject>();
   const manifests = new Map<string, StoredObject>();
+  const results = new Map<string, StoredObject>();
   for (const o of objects.filter(x => own(x.key))) {
     if (o.key.endsWith(MANIFEST_SUFFIX)) manifests.set(o.key.slice(0, -MANIFEST_SUFFIX.length), o);
+    else if (o.key.endsWith(VERIFY_RESULT_SUFFIX)) results.set(o.key.slice(0, -VERIFY_RESULT_SUFFIX.length), o);
     else data.set(o.key, o);
   }
   const backups: CatalogEntry[] = [];
@@ -88,7 +100,10 @@ export async function readCatalog(storage: Storage, seriesPrefix: string, signal
     if (m) {
       const idTime = timeOfId(id);
       const skewed = idTime.getTime() - m.modified.getTime() > storage.maxClockSkewMs;
-      backups.push({ id, key, manifestKey: m.key, time: m.modified, idTime, storedBytes: o.bytes, skewed });
+      const result = results.get(key);
+      backups.push({
+        id, key, manifestKey: m.key, time: m.modified, idTime, storedBytes: o.bytes, skewed, ...(result ? { verifyResultKey: result.key } : {}),
+      });
     } else {
       leftovers.push({ kind: 'data-without-manifest', id, key, since: o.modified });
     }
@@ -99,8 +114,9 @@ export async function readCatalog(storage: Storage, seriesPrefix: string, signal
   for (const u of unfinished.filter(x => own(x.key))) {
     leftovers.push({ kind: 'unfinished-write', id: backupIdOf(u.key), key: u.key, since: u.started, unfinished: u });
   }
+  const orphanedVerifyResults = [...results].filter(([key]) => !(data.has(key) && manifests.has(key))).map(([, o]) => o);
   backups.sort(newestFirst);
-  return { backups, leftovers, now };
+  return { backups, leftovers, orphanedVerifyResults, now };
 }
 
 /**

@@ -86,7 +86,10 @@ export interface CheckReport {
   readonly newest?: { readonly id: string; readonly key: string; readonly time: Date; readonly ageMs: number; readonly bytes: number };
   /** Data without a manifest and unfinished writes younger than the incomplete age: backups being written. */
   readonly inProgress: number;
-  /** Older incomplete leftovers: `prune`'s to remove, not a problem of the series. */
+  /**
+   * Older incomplete leftovers, and verification results whose backup is gone: `prune`'s to
+   * remove, not a problem of the series. (A backup's own verification result is not looked at.)
+   */
   readonly leftovers: number;
   /** False when the storage refused to list unfinished writes (read-only credentials): they are not counted. */
   readonly unfinishedListed: boolean;
@@ -191,7 +194,7 @@ export async function runCheck(o: CheckOptions): Promise<CheckReport> {
     damagedBackups: catalog.backups.length - checked.length,
     newest,
     inProgress,
-    leftovers: incomplete.length - inProgress,
+    leftovers: incomplete.length - inProgress + catalog.orphanedVerifyResults.length,
     unfinishedListed,
     bytesRead,
   };

@@ -13,13 +13,14 @@ import { ReportingConfig, readReportingConfig } from './report';
 import { RetentionPolicy } from './retention';
 import { DEFAULT_STALL_TIMEOUT_MS } from './storage/stall';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from './storage/storage';
-import { VerifySettings, readVerifySettings } from './verify';
+import { readVerifyAssertions } from './verify';
 import { COMMAND, COMPRESSIONS, CompressionName, ENV, RETENTION_COUNT_ENV } from '../../lib/contract';
 import { ENGINE_NAMES, ENGINE_REGISTRY, EngineName, engineDescriptor } from '../../lib/registry';
 import {
   booleanFromText, bucketName, countFromText, endpointUrl, keyPrefix, maxClockSkewSeconds, nonEmpty, passThroughArgs, regionName,
   seriesName, stallTimeoutSeconds,
 } from '../../lib/rules';
+import { AssertionSpec } from '../../lib/verify-assertions';
 
 const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
 const DEFAULT_INCOMPLETE_MIN_AGE_SECONDS = 172_800;
@@ -100,9 +101,14 @@ export interface RestoreConfig extends SeriesConfig {
 
 export interface VerifyConfig extends SeriesConfig {
   readonly command: typeof COMMAND.VERIFY;
-  /** An engine whose registry entry says it can be verified. */
-  readonly engineName: EngineName;
-  readonly verify: VerifySettings;
+  /**
+   * An engine whose registry entry says it can be verified (it has `verify`), aimed with its usual
+   * variables at the throwaway server in the pod.
+   */
+  readonly engine: Engine;
+  /** BACKUP_VERIFY_SQL (as an `sql` assertion) then BACKUP_VERIFY_ASSERTIONS, checked for the engine. */
+  readonly assertions: readonly AssertionSpec[];
+  /** `latest` or a backup id. */
   readonly ref: string;
   readonly progressIntervalMs: number;
   /** Metrics and notifications (report.ts). */
@@ -176,11 +182,13 @@ export function loadRunConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     case COMMAND.VERIFY: {
       const name = readEngineName(env);
       if (!ENGINE_REGISTRY[name].capabilities.verify) throw capabilityError(ENGINE_REGISTRY[name], 'verify');
+      const engine = createEngine(name, env);
+      if (!engine.verify) throw capabilityError(ENGINE_REGISTRY[name], 'verify');
       return {
         ...series,
         command: args.command,
-        engineName: name,
-        verify: readVerifySettings(env),
+        engine,
+        assertions: readVerifyAssertions(env, name),
         ref: args.ref,
         progressIntervalMs: readProgressInterval(env),
         reporting: readReportingConfig(env),

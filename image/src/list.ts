@@ -4,7 +4,9 @@
  * counted as listed; one whose stored object's size differs from its manifest is reported as
  * damaged, with the reason, instead of listed as complete. A backup whose id (the pod's clock)
  * disagrees with the storage's record by more than the tolerance is listed with `skewed` and a
- * warning.
+ * warning. Each listed backup shows its latest verification (`verified`: when, whether it passed,
+ * how long the restore took, what it held) or null when it was never verified; a verification
+ * result that cannot be read is a warning, and the backup is listed with `verified: null`.
  */
 import { CatalogEntry, damageOf, readCatalog, readManifest } from './catalog';
 import { formatDuration } from './clock';
@@ -12,6 +14,7 @@ import { describeError } from './errors';
 import { Logger } from './log';
 import { Manifest } from './manifest';
 import { Storage } from './storage/storage';
+import { VerifiedSummary, readVerifyResult, verifiedSummary } from './verify-result';
 
 /** Manifests read at once: enough to hide latency, few enough for any S3 server. */
 const CONCURRENCY = 8;
@@ -26,6 +29,16 @@ export async function runList(
     } catch (err) {
       signal.throwIfAborted();
       return err as Error;
+    }
+  });
+  const verified = await mapLimit(catalog.backups, CONCURRENCY, async (entry): Promise<VerifiedSummary | null> => {
+    if (!entry.verifyResultKey) return null;
+    try {
+      return verifiedSummary(await readVerifyResult(storage, entry.verifyResultKey, signal));
+    } catch (err) {
+      signal.throwIfAborted();
+      log.warn(`unreadable verification result: ${describeError(err)}`, { id: entry.id, key: entry.verifyResultKey });
+      return null;
     }
   });
   let listed = 0;
@@ -67,6 +80,7 @@ export async function runList(
       tool: m.tool,
       server: m.server,
       durationSeconds: m.durationSeconds,
+      verified: verified[i],
     });
   });
   const incomplete = catalog.leftovers.length;
@@ -79,6 +93,7 @@ export async function runList(
     damaged,
     skewed,
     unreadable: catalog.backups.length - listed - damaged,
+    orphanedVerifyResults: catalog.orphanedVerifyResults.length,
   });
   return { backups: listed, incomplete, damaged };
 }

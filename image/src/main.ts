@@ -112,16 +112,24 @@ async function verify(config: VerifyConfig, { env, log, signal, facts }: Context
     storage,
     prefix: storage.seriesPrefix(config.name),
     ref: config.ref,
-    settings: config.verify,
+    engine: config.engine,
+    assertions: config.assertions,
     env,
     log,
     signal,
     progressIntervalMs: config.progressIntervalMs,
   });
   Object.assign(facts, { backupId: result.id, bytes: result.bytes, restoreDurationSeconds: result.restoreDurationSeconds });
-  const failed = result.checks.filter(c => !c.passed).map(c => c.check);
-  log.log(result.passed ? 'info' : 'error', result.passed ? 'verify passed' : `verify failed: ${failed.join(', ')}`, {
-    id: result.id, database: result.database, checks: result.checks.map(c => c.check), failed,
+  const failed = result.checks.filter(c => !c.passed);
+  log.log(result.passed ? 'info' : 'error', result.passed ? 'verify passed' : `verify failed: ${failed.map(c => `${c.check}: ${c.detail}`).join('; ')}`, {
+    id: result.id,
+    target: result.target,
+    checks: result.checks.map(c => c.check),
+    failed: failed.map(c => c.check),
+    restoreDurationSeconds: result.restoreDurationSeconds ?? null,
+    bytes: result.bytes,
+    contents: result.contents ?? null,
+    resultKey: result.resultKey ?? null,
   });
   return result.passed ? 0 : 1;
 }

@@ -40,23 +40,24 @@ export class ManifestError extends Error {
 }
 
 /** A check of one value: undefined when it is right, else what is wrong, e.g. "must be a string, got 5". */
-type Check = (value: unknown) => string | undefined;
+export type Check = (value: unknown) => string | undefined;
 
-function shown(value: unknown): string {
+/** A value as a check's message shows it, shortened. */
+export function shown(value: unknown): string {
   if (value === undefined) return 'nothing';
   const text = JSON.stringify(value);
   return text.length > 60 ? `${text.slice(0, 60)}…` : text;
 }
 
-const string: Check = v => (typeof v === 'string' ? undefined : `must be a string, got ${shown(v)}`);
-const nonEmptyString: Check = v => (typeof v === 'string' && v !== '' ? undefined : `must be a non-empty string, got ${shown(v)}`);
-const byteCount: Check = v => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `must be a whole number of bytes, got ${shown(v)}`);
-const seconds: Check = v => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? undefined : `must be a number of seconds, got ${shown(v)}`);
-const time: Check = v => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? undefined : `must be an ISO 8601 time, got ${shown(v)}`);
-const sha256: Check = v => (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? undefined : `must be 64 lowercase hex digits, got ${shown(v)}`);
-const oneOf = (values: readonly string[]): Check => v => (values.includes(v as string) ? undefined : `must be one of ${values.join(', ')}, got ${shown(v)}`);
-const orNull = (check: Check): Check => v => (v === null ? undefined : check(v) && `${check(v)} or null`);
-const object = (fields: Record<string, Check>): Check => v => {
+export const string: Check = v => (typeof v === 'string' ? undefined : `must be a string, got ${shown(v)}`);
+export const nonEmptyString: Check = v => (typeof v === 'string' && v !== '' ? undefined : `must be a non-empty string, got ${shown(v)}`);
+export const byteCount: Check = v => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `must be a whole number of bytes, got ${shown(v)}`);
+export const seconds: Check = v => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? undefined : `must be a number of seconds, got ${shown(v)}`);
+export const time: Check = v => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? undefined : `must be an ISO 8601 time, got ${shown(v)}`);
+export const sha256: Check = v => (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? undefined : `must be 64 lowercase hex digits, got ${shown(v)}`);
+export const oneOf = (values: readonly string[]): Check => v => (values.includes(v as string) ? undefined : `must be one of ${values.join(', ')}, got ${shown(v)}`);
+export const orNull = (check: Check): Check => v => (v === null ? undefined : check(v) && `${check(v)} or null`);
+export const object = (fields: Record<string, Check>): Check => v => {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return `must be an object, got ${shown(v)}`;
   for (const [name, check] of Object.entries(fields)) {
     const problem = check((v as Record<string, unknown>)[name]);

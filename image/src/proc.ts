@@ -97,8 +97,14 @@ export interface Captured extends ExitStatus {
   readonly stderr: string;
 }
 
-/** Runs a short command to completion, capturing its output; rejects only if it cannot start or times out. */
-export async function capture(command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<Captured> {
+/**
+ * Runs a short command to completion, capturing its output; rejects only if it cannot start, times
+ * out, or `signal` aborts (then the command is stopped first).
+ */
+export async function capture(
+  command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000, signal?: AbortSignal,
+): Promise<Captured> {
+  signal?.throwIfAborted();
   const p = spawnChild(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -109,11 +115,18 @@ export async function capture(command: string, args: readonly string[], env: Nod
     timedOut = true;
     void p.stop(1_000);
   }, timeoutMs);
-  const status = await p.exited;
-  clearTimeout(timer);
-  if (p.spawnError) throw p.spawnError;
-  if (timedOut) throw new Error(`${command} did not finish within ${Math.round(timeoutMs / 1000)} s`);
-  return { ...status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+  const abort = () => void p.stop(1_000);
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    const status = await p.exited;
+    if (p.spawnError) throw p.spawnError;
+    signal?.throwIfAborted();
+    if (timedOut) throw new Error(`${command} did not finish within ${Math.round(timeoutMs / 1000)} s`);
+    return { ...status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', abort);
+  }
 }
 
 /** The first non-empty line of a tool's stderr, without the tool's own "name: error:" prefix. */

@@ -4,8 +4,10 @@
  * once they are older than the minimum age (younger ones may still be being written). Order,
  * periods and ages are on the storage's clock (catalog.ts); the run refuses to start when the
  * pod's clock disagrees with it. Only the series' own keys are touched. A backup's
- * manifest is deleted before its data, so a half-pruned backup is never listed as complete, only
- * as data without a manifest, which a later prune removes.
+ * manifest is deleted before its data, and its verification result after both, so a half-pruned
+ * backup is never listed as complete, only as data without a manifest (and a result without its
+ * backup), which a later prune removes. A verification result whose backup is gone is removed
+ * whatever its age: nothing is still being written to it.
  */
 import { Leftover, newestFirst, readCatalog } from './catalog';
 import { describeError } from './errors';
@@ -30,6 +32,8 @@ export interface PruneResult {
   readonly removed: number;
   readonly leftoversRemoved: number;
   readonly leftoversKept: number;
+  /** Verification results removed because their backup was gone. */
+  readonly orphanedVerifyResultsRemoved: number;
   readonly failures: number;
 }
 
@@ -55,6 +59,7 @@ export async function runPrune(o: PruneOptions): Promise<PruneResult> {
     try {
       await storage.delete(b.manifestKey, signal);
       await storage.delete(b.key, signal);
+      if (b.verifyResultKey) await storage.delete(b.verifyResultKey, signal);
       removed++;
       log.info('remove', { id: b.id, key: b.key, storedAt: b.time.toISOString(), reasons: ['not kept by the policy'] });
     } catch (err) {
@@ -83,7 +88,19 @@ export async function runPrune(o: PruneOptions): Promise<PruneResult> {
       log.error(`could not remove incomplete ${l.key}: ${describeError(err)}`, { id: l.id, key: l.key, kind: l.kind });
     }
   }
-  const result = { kept: decision.keep.length, removed, leftoversRemoved, leftoversKept, failures };
+  let orphanedVerifyResultsRemoved = 0;
+  for (const orphan of catalog.orphanedVerifyResults) {
+    try {
+      await storage.delete(orphan.key, signal);
+      orphanedVerifyResultsRemoved++;
+      log.info('remove verification result', { key: orphan.key, reasons: ['its backup is gone'] });
+    } catch (err) {
+      signal.throwIfAborted();
+      failures++;
+      log.error(`could not remove the verification result ${orphan.key}: ${describeError(err)}`, { key: orphan.key });
+    }
+  }
+  const result = { kept: decision.keep.length, removed, leftoversRemoved, leftoversKept, orphanedVerifyResultsRemoved, failures };
   log.info('prune complete', { ...result, policy: o.policy, newest: decision.keep[0]?.id ?? null });
   if (failures > 0) throw new Error(`${failures} removal(s) failed; see the lines above`);
   return result;

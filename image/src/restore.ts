@@ -44,7 +44,11 @@ export interface RestoreOptions {
 export interface RestoreResult {
   readonly id: string;
   readonly key: string;
+  /** Stored size, from the manifest. */
   readonly bytes: number;
+  /** Size before compression, from the manifest; null when unknown. */
+  readonly rawBytes: number | null;
+  /** From the start (the backup chosen, its manifest read) to the restore committed. */
   readonly durationSeconds: number;
   readonly target: RestorePlan;
 }
@@ -98,10 +102,18 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const cmd = await restore.restoreCommand(target, o.extraArgs, { database: manifest.database });
   try {
     await streamRestore(o, manifest, cmd);
+    // Every step exited 0 and the whole object passed its checksum: only now is the result made
+    // visible, where the engine needs a step for that (e.g. an RDB file renamed into place).
+    if (cmd.commit) {
+      signal.throwIfAborted();
+      await cmd.commit(signal);
+    }
   } finally {
     await cmd.cleanup();
   }
-  return { id: entry.id, key: entry.key, bytes: manifest.bytes, durationSeconds: (Date.now() - started) / 1000, target };
+  return {
+    id: entry.id, key: entry.key, bytes: manifest.bytes, rawBytes: manifest.rawBytes ?? null, durationSeconds: (Date.now() - started) / 1000, target,
+  };
 }
 
 interface Observed {

@@ -110,6 +110,7 @@ export function startTool(cmd: ToolCommand, stdio: { stdin: 'pipe' | 'ignore'; s
       lastStderr = text.trim();
       if (errorLine === undefined && reportsError(lastStderr)) errorLine = lastStderr;
       log.warn(text, { source: cmd.command });
+      cmd.onStderrLine?.(text);
     });
     lines.on('close', resolve);
   });

@@ -1,88 +1,122 @@
 /**
- * `verify` (PostgreSQL, the engine whose registry entry has the verify capability): restores a
- * backup into a fresh database on a throwaway server (a sidecar on localhost) and checks it: the
- * restore succeeded, it has user tables, and the user's BACKUP_VERIFY_SQL returns true. One JSON
- * line per check, then the result.
+ * `verify`: proves a backup restores, whatever the engine. Chooses the backup (`latest` skips
+ * damaged ones), has the engine prepare a fresh, empty target on the throwaway server in the pod
+ * (engine.verify.prepare), restores into it exactly as `restore` does (checksum first, then the
+ * stream), counts what the restore left (a verification that restores nothing fails), checks each
+ * assertion, stores the result next to the backup (`<backup key>.verify.json`, verify-result.ts)
+ * and removes the target. One JSON line per check; main.ts writes the final line.
+ *
+ * Nothing is stored when the run is interrupted, or when no verification could start (the backup
+ * is not found, the throwaway server never came up): a result describes a backup's restore.
  */
-import { chooseBackup, readCatalog } from './catalog';
-import { PostgresClient, PostgresSettings, postgresModule } from './engines/postgres';
-import { describeError } from './errors';
+import { Catalog, chooseBackup, readCatalog } from './catalog';
+import { CheckResult, Engine, RestoredContents } from './engines/engine';
+import { ConfigError, capabilityError, describeError } from './errors';
 import { Logger } from './log';
-import { firstLine } from './proc';
-import { runRestore } from './restore';
+import { RestoreResult, runRestore } from './restore';
 import { Storage } from './storage/storage';
+import { VERIFY_RESULT_FORMAT_VERSION, VerifyResultDocument, storeVerifyResult } from './verify-result';
 import { ENV } from '../../lib/contract';
+import { ENGINE_REGISTRY, EngineName } from '../../lib/registry';
+import { ASSERTION_TYPES, AssertionSpec, assertionLabel, assertionSpec, assertionsFromText } from '../../lib/verify-assertions';
+import { version as RUNNER_VERSION } from '../../package.json';
 
-/** How long to wait for the sidecar to accept connections. */
-const SERVER_WAIT_MS = 120_000;
+/** How long to wait for the throwaway server to accept connections. */
+export const SERVER_WAIT_MS = 120_000;
 
-export interface VerifySettings {
-  /** The throwaway server, connected to its maintenance database (PGDATABASE). */
-  readonly server: PostgresSettings;
-  /** BACKUP_VERIFY_SQL; undefined: no SQL check. */
-  readonly sql?: string;
-}
-
-export function readVerifySettings(env: NodeJS.ProcessEnv): VerifySettings {
+/**
+ * The assertions of a verification of `engine`: the legacy BACKUP_VERIFY_SQL first (as an `sql`
+ * assertion; refused for an engine that cannot check SQL), then BACKUP_VERIFY_ASSERTIONS. Throws a
+ * RuleError naming the variable.
+ */
+export function readVerifyAssertions(env: NodeJS.ProcessEnv, engine: EngineName): AssertionSpec[] {
+  const out: AssertionSpec[] = [];
   const query = env[ENV.VERIFY_SQL];
-  return { server: postgresModule.readSettings(env), sql: query && query.trim() ? query : undefined };
+  if (query !== undefined && query.trim() !== '') {
+    if (!ASSERTION_TYPES[engine].includes('sql')) {
+      const types = ASSERTION_TYPES[engine].map(t => `'${t}'`).join(', ');
+      throw new ConfigError(`${ENV.VERIFY_SQL}: ${ENGINE_REGISTRY[engine].title} has no SQL to check; remove it, and use ${ENV.VERIFY_ASSERTIONS} with ${types} instead.`);
+    }
+    out.push(assertionSpec(ENV.VERIFY_SQL, { type: 'sql', query }, engine));
+  }
+  out.push(...assertionsFromText(ENV.VERIFY_ASSERTIONS, env[ENV.VERIFY_ASSERTIONS], engine));
+  return out;
 }
 
 export interface VerifyOptions {
   readonly storage: Storage;
+  /** The series' key prefix, `<prefix>/<name>/`. */
   readonly prefix: string;
+  /** `latest` or a backup id. */
   readonly ref: string;
-  readonly settings: VerifySettings;
+  /** An engine with the verify capability, aimed at the throwaway server. */
+  readonly engine: Engine;
+  readonly assertions: readonly AssertionSpec[];
   readonly env: NodeJS.ProcessEnv;
   readonly log: Logger;
   readonly signal: AbortSignal;
   readonly progressIntervalMs: number;
+  /** How long to wait for the throwaway server. @default SERVER_WAIT_MS */
   readonly serverWaitMs?: number;
 }
 
-export interface CheckResult {
-  readonly check: string;
-  readonly passed: boolean;
-  readonly detail: string;
-}
-
-/** Resolves with the checks; `passed` only if every one passed. */
+/** What a verification found; `passed` only if every check passed. */
 export interface VerifyResult {
   readonly id: string;
-  readonly database: string;
+  /** The backup's data key. */
+  readonly key: string;
+  /** Where it was restored (e.g. the throwaway database). */
+  readonly target: string;
   readonly passed: boolean;
   readonly checks: CheckResult[];
   /** How long restoring the backup took (what a recovery would take); undefined when the restore failed. */
   readonly restoreDurationSeconds?: number;
-  /** Stored bytes of the verified backup; undefined when the restore failed. */
-  readonly bytes?: number;
+  /** Stored bytes of the verified backup, from its manifest. */
+  readonly bytes: number;
+  /** What the restore left; undefined when the restore failed or could not be counted. */
+  readonly contents?: RestoredContents;
+  /** Where the result was stored; undefined when storing it failed (logged as a warning). */
+  readonly resultKey?: string;
+  readonly document: VerifyResultDocument;
+}
+
+/** `restored 2 tables (20500 rows)`, or why nothing restored fails. */
+export function describeContents(c: RestoredContents): string {
+  const items = c.itemUnit !== undefined && c.items !== undefined ? ` (${c.items} ${c.itemUnit})` : '';
+  return c.objects > 0
+    ? `restored ${c.objects} ${c.objectUnit}${items}`
+    : `restored nothing: 0 ${c.objectUnit}${items}; a verification that restores nothing fails`;
 }
 
 export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
-  const { env, log, signal } = o;
-  const catalog = await readCatalog(o.storage, o.prefix, signal);
-  const { entry } = await chooseBackup(o.storage, catalog, o.ref, `${o.storage.location} under ${o.prefix}`, log, signal);
-  const database = `verify_${entry.id.toLowerCase().replace(/-/g, '_')}`;
-  const admin = new PostgresClient(o.settings.server.database, env);
-  await waitForServer(admin, o.serverWaitMs ?? SERVER_WAIT_MS, signal, log);
-  const quoted = `"${database}"`;
-  await sql(admin, `DROP DATABASE IF EXISTS ${quoted}`);
-  await sql(admin, `CREATE DATABASE ${quoted}`);
-  log.info('verify database created', { id: entry.id, database });
+  const { storage, engine, env, log, signal } = o;
+  const verify = engine.verify;
+  if (!verify) throw capabilityError(engine.descriptor, 'verify');
+  const catalog: Catalog = await readCatalog(storage, o.prefix, signal);
+  const { entry, manifest } = await chooseBackup(storage, catalog, o.ref, `${storage.location} under ${o.prefix}`, log, signal);
+  if (manifest.engine !== engine.name) {
+    throw new ConfigError(`backup ${entry.id} is a ${manifest.engine} backup but ${ENV.ENGINE} is '${engine.name}'`);
+  }
+  log.info('verify starting', { id: entry.id, key: entry.key, engine: engine.name, assertions: o.assertions.map(assertionLabel) });
+  const target = await verify.prepare(entry.id, { serverWaitMs: o.serverWaitMs ?? SERVER_WAIT_MS, signal, log });
 
-  const target = new PostgresClient(database, env);
-  const checks: CheckResult[] = [];
-  let restoreDurationSeconds: number | undefined;
-  let bytes: number | undefined;
-  const record = (c: CheckResult) => {
-    checks.push(c);
-    log.log(c.passed ? 'info' : 'error', 'check', { ...c });
-  };
   try {
+    const checks: CheckResult[] = [];
+    const record = (c: CheckResult) => {
+      checks.push(c);
+      log.log(c.passed ? 'info' : 'error', 'check', { ...c });
+    };
+    // A check that throws has failed, unless the run was interrupted: then the run ends here.
+    const failed = (check: string, err: unknown): CheckResult => {
+      if (signal.aborted) throw signal.reason;
+      return { check, passed: false, detail: describeError(err) };
+    };
+
+    let restored: RestoreResult | undefined;
     try {
-      const r = await runRestore({
-        storage: o.storage,
-        engine: postgresModule.create({ ...o.settings.server, database }, env),
+      restored = await runRestore({
+        storage,
+        engine: target.engine,
         prefix: o.prefix,
         ref: entry.id,
         extraArgs: [],
@@ -93,57 +127,59 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
         progressIntervalMs: o.progressIntervalMs,
         catalog,
       });
-      restoreDurationSeconds = r.durationSeconds;
-      bytes = r.bytes;
-      record({ check: 'restore', passed: true, detail: `restored ${r.bytes} bytes in ${r.durationSeconds.toFixed(1)} s` });
+      record({ check: 'restore', passed: true, detail: `restored ${restored.bytes} bytes in ${restored.durationSeconds.toFixed(1)} s` });
     } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      record({ check: 'restore', passed: false, detail: describeError(err) });
+      record(failed('restore', err));
     }
-    if (checks[0].passed) {
-      const tables = Number(await sql(target, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`));
-      record({ check: 'tables', passed: tables > 0, detail: `${tables} user tables` });
-      if (o.settings.sql) record(await checkSql(target, o.settings.sql));
+
+    let contents: RestoredContents | undefined;
+    if (restored) {
+      try {
+        contents = await target.contents(signal);
+        record({ check: 'contents', passed: contents.objects > 0, detail: describeContents(contents) });
+      } catch (err) {
+        record(failed('contents', new Error(`could not count what the restore left: ${describeError(err)}`)));
+      }
+      for (const a of o.assertions) {
+        try {
+          record(await target.check(a, signal));
+        } catch (err) {
+          record(failed(assertionLabel(a), err));
+        }
+      }
     }
-  } finally {
-    await sql(admin, `DROP DATABASE IF EXISTS ${quoted}`).catch(err => log.warn(`could not drop ${database}: ${describeError(err)}`));
-  }
-  const passed = checks.every(c => c.passed) && checks.length > 0;
-  return { id: entry.id, database, passed, checks, restoreDurationSeconds, bytes };
-}
-
-const FIELD = '\x1f';
-const RECORD = '\x1e';
-
-/** BACKUP_VERIFY_SQL must return exactly one row whose first column is true. */
-async function checkSql(client: PostgresClient, query: string): Promise<CheckResult> {
-  const out = await client.query(query, [`--field-separator=${FIELD}`, `--record-separator=${RECORD}`]);
-  if (out.code !== 0) return { check: 'sql', passed: false, detail: `${ENV.VERIFY_SQL} failed: ${firstLine(out.stderr) || `psql exited with code ${out.code}`}` };
-  const rows = out.stdout.replace(/\n$/, '').split(RECORD).filter(r => r !== '');
-  if (rows.length !== 1) return { check: 'sql', passed: false, detail: `${ENV.VERIFY_SQL} returned ${rows.length} rows; exactly one is required` };
-  const first = rows[0].split(FIELD)[0];
-  const passed = first === 't' || first === 'true';
-  return { check: 'sql', passed, detail: `${ENV.VERIFY_SQL} returned '${first}'${passed ? '' : '; true is required'}` };
-}
-
-async function sql(client: PostgresClient, statement: string): Promise<string> {
-  const out = await client.query(statement);
-  if (out.code !== 0) throw new Error(`${statement.split(' ').slice(0, 3).join(' ')} failed: ${firstLine(out.stderr) || `psql exited with code ${out.code}`}`);
-  return out.stdout.trim();
-}
-
-async function waitForServer(client: PostgresClient, timeoutMs: number, signal: AbortSignal, log: Logger): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let logged = false;
-  for (;;) {
     signal.throwIfAborted();
-    const out = await client.query('SELECT 1');
-    if (out.code === 0) return;
-    const why = firstLine(out.stderr) || `psql exited with code ${out.code}`;
-    if (Date.now() > deadline) throw new Error(`the verify server did not accept connections within ${Math.round(timeoutMs / 1000)} s: ${why}`);
-    if (!logged) log.info('waiting for the verify server', { reason: why });
-    logged = true;
-    await new Promise(r => setTimeout(r, 1_000));
+
+    const passed = checks.every(c => c.passed);
+    const document: VerifyResultDocument = {
+      formatVersion: VERIFY_RESULT_FORMAT_VERSION,
+      backupId: entry.id,
+      key: entry.key,
+      engine: engine.name,
+      verifiedAt: new Date().toISOString(),
+      passed,
+      checks,
+      restore: { durationSeconds: restored?.durationSeconds ?? null, bytes: manifest.bytes, rawBytes: manifest.rawBytes ?? null },
+      contents: contents ?? null,
+      server: restored ? { version: restored.target.server.version } : null,
+      target: target.name,
+      runner: { version: RUNNER_VERSION },
+    };
+    const resultKey = await storeVerifyResult(storage, document, log, signal);
+    signal.throwIfAborted();
+    return {
+      id: entry.id,
+      key: entry.key,
+      target: target.name,
+      passed,
+      checks,
+      restoreDurationSeconds: restored?.durationSeconds,
+      bytes: manifest.bytes,
+      contents,
+      resultKey,
+      document,
+    };
+  } finally {
+    await target.cleanup();
   }
 }

@@ -14,7 +14,7 @@ describe('the example app', () => {
     expect(Testing.synth(chart)).toMatchSnapshot();
   });
 
-  test("'cdk8s synth' writes valid, hardened CronJobs for every engine, each with its alert rules", () => {
+  test("'cdk8s synth' writes valid, hardened CronJobs for every engine, each with its alert rules and a verification", () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'example-synth-'));
     try {
       execFileSync(path.resolve('node_modules/.bin/cdk8s'), ['synth', '--output', out], {
@@ -23,7 +23,9 @@ describe('the example app', () => {
       const files = fs.readdirSync(out);
       expect(files).toEqual(['backups.k8s.yaml']);
       const objects = Yaml.load(path.join(out, files[0]));
-      const components = ['postgres-backup', 'postgres-verify', 'postgres-check', 'mongo-backup', 'mysql-backup', 'redis-backup'];
+      const components = [
+        'postgres-backup', 'postgres-verify', 'postgres-check', 'mongo-backup', 'mysql-backup', 'redis-backup', 'mongo-verify', 'mysql-verify', 'redis-verify',
+      ];
       expect(objects.map((o: any) => `${o.kind}/${o.metadata.labels['app.kubernetes.io/component']}`))
         .toEqual(components.flatMap(c => [`CronJob/${c}`, `PrometheusRule/${c}`]));
       for (const o of objects) {

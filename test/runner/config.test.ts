@@ -4,9 +4,9 @@ import * as path from 'node:path';
 import { runRunner } from './runner-process';
 import { parseArgs } from '../../image/src/args';
 import { BackupConfig, RestoreConfig, VerifyConfig, loadRunConfig } from '../../image/src/config';
-import { ConfigError } from '../../image/src/errors';
+import { ConfigError, capabilityError } from '../../image/src/errors';
 import { ENV } from '../../lib/contract';
-import { ENGINE_REGISTRY } from '../../lib/registry';
+import { ENGINE_NAMES, ENGINE_REGISTRY } from '../../lib/registry';
 import { RuleError } from '../../lib/rules';
 
 const PGV = ENGINE_REGISTRY.postgres.env;
@@ -142,21 +142,26 @@ describe('loadRunConfig', () => {
     expect(errorOf({ ...PG, [ENV.RESTORE_FORCE]: 'yes' }, ['restore']).message).toBe("BACKUP_RESTORE_FORCE: 'yes' must be 'true' or 'false'.");
   });
 
-  test('restore of an engine the registry says cannot restore is a configuration error naming BACKUP_ENGINE', () => {
-    const env = { ...PG, [ENV.ENGINE]: 'redis', [REDISV.HOST]: 'redis' };
-    expect(ENGINE_REGISTRY.redis.capabilities.restore).toBe(false);
-    const err = errorOf(env, ['restore']);
+  test('an engine the registry says cannot restore or verify is a configuration error naming BACKUP_ENGINE', () => {
+    // Every engine can both today; a new engine may come without them, and then says so.
+    for (const name of ENGINE_NAMES) expect(ENGINE_REGISTRY[name].capabilities).toMatchObject({ restore: true, verify: true });
+    const lacking = { ...ENGINE_REGISTRY.redis, capabilities: { backup: true, restore: false, verify: false } };
+    const err = capabilityError(lacking, 'restore');
     expect(err).toBeInstanceOf(ConfigError);
-    expect(err.message).toBe("BACKUP_ENGINE: the runner cannot restore Redis backups ('redis'); 'restore' works for postgres, mongo, mysql.");
-    // The same engine backs up fine.
-    expect(backupConfig(env).engine.restore).toBeUndefined();
+    expect(err.message).toBe("BACKUP_ENGINE: the runner cannot restore Redis backups ('redis'); 'restore' works for postgres, mongo, mysql, redis.");
   });
 
-  test('verify: only engines the registry says can be verified', () => {
+  test('verify: every engine, with the assertions it can check', () => {
     const config = loadRunConfig(['verify'], { ...PG, [ENV.VERIFY_SQL]: 'SELECT true' }) as VerifyConfig;
-    expect(config).toMatchObject({ command: 'verify', engineName: 'postgres', ref: 'latest', verify: { server: { database: 'orders' }, sql: 'SELECT true' } });
-    const mongo = { ...PG, [ENV.ENGINE]: 'mongo', [MONGOV.URI]: 'mongodb://u:p@h/' };
-    expect(errorOf(mongo, ['verify']).message).toBe("BACKUP_ENGINE: the runner cannot verify MongoDB backups ('mongo'); 'verify' works for postgres.");
+    expect(config).toMatchObject({ command: 'verify', engine: { name: 'postgres', database: 'orders' }, ref: 'latest', assertions: [{ type: 'sql', query: 'SELECT true' }] });
+    expect(config.engine.verify).toBeDefined();
+    const redis = { ...PG, [ENV.ENGINE]: 'redis', [REDISV.HOST]: '127.0.0.1', [REDISV.RESTORE_FILE]: '/data/dump.rdb' };
+    const keys = loadRunConfig(['verify'], { ...redis, [ENV.VERIFY_ASSERTIONS]: '[{"type":"minKeys","min":3}]' }) as VerifyConfig;
+    expect(keys).toMatchObject({ engine: { name: 'redis' }, assertions: [{ type: 'minKeys', min: 3 }] });
+    expect(keys.engine.verify).toBeDefined();
+    expect(errorOf({ ...redis, [ENV.VERIFY_SQL]: 'SELECT true' }, ['verify']).message).toMatch(/^BACKUP_VERIFY_SQL: Redis has no SQL to check; remove it/);
+    expect(errorOf({ ...redis, [ENV.VERIFY_ASSERTIONS]: '[{"type":"minRows","table":"t","min":1}]' }, ['verify']).message)
+      .toBe("BACKUP_VERIFY_ASSERTIONS[0]: 'minRows' is not an assertion Redis can check; use 'minKeys', 'keysExist'.");
   });
 
   test('list needs only the series; prune needs a retention policy', () => {
@@ -259,7 +264,8 @@ describe('the process: every configuration error exits 2 before anything starts'
 
   test.each<[string, NodeJS.ProcessEnv, string[], RegExp]>([
     ['a malformed file destination', { [ENV.DESTINATION]: 'file:///tmp/%zz' }, ['backup'], /^configuration error: BACKUP_DESTINATION: 'file:\/\/\/tmp\/%zz' has a '%'/],
-    ['Redis restore', { [ENV.ENGINE]: 'redis', [REDISV.HOST]: 'redis' }, ['restore'], /^configuration error: BACKUP_ENGINE: the runner cannot restore Redis backups/],
+    ['Redis restore into a relative file', { [ENV.ENGINE]: 'redis', [REDISV.RESTORE_FILE]: 'dump.rdb' }, ['restore'],
+      /^configuration error: BACKUP_REDIS_RESTORE_FILE: 'dump\.rdb' must be the absolute path of the RDB file/],
     ['a reserved restore argument', {}, ['restore', '--', '--dbname=other'], /^configuration error: restore-tool arguments: '--dbname=other' is pg_restore's --dbname \(-d\)/],
   ])('%s', async (_what, change, argv, message) => {
     // An empty PATH: had anything been started, it would have failed with exit 1 instead.

@@ -204,7 +204,8 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
       const run = await runRunner(targetEnv('postgres'), ['verify', id]);
       expect(run.code).toBe(1);
       expect(run.lines.find(l => l.msg === 'check')).toMatchObject({ check: 'restore', passed: false });
-      expect(run.last).toMatchObject({ level: 'error', msg: 'verify failed: restore', id });
+      expect(run.last).toMatchObject({ level: 'error', failed: ['restore'], id });
+      expect(run.last.msg).toMatch(/^verify failed: restore: /);
       await deleteBackup(id);
     });
 
@@ -222,10 +223,10 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
     fs.rmSync(path.dirname(done), { recursive: true });
     expect(run.code).toBe(0);
     const checks = run.lines.filter(l => l.msg === 'check');
-    expect(checks.map(c => [c.check, c.passed])).toEqual([['restore', true], ['tables', true], ['sql', true]]);
+    expect(checks.map(c => [c.check, c.passed])).toEqual([['restore', true], ['contents', true], ['sql', true]]);
     expect(run.last).toMatchObject({ level: 'info', msg: 'verify passed', id: backups[1] });
     // The throwaway database is gone afterwards.
-    expect((await pg.psql(`SELECT count(*) FROM pg_database WHERE datname = '${run.last.database as string}';`)).trim()).toBe('0');
+    expect((await pg.psql(`SELECT count(*) FROM pg_database WHERE datname = '${run.last.target as string}';`)).trim()).toBe('0');
   });
 
   test('verify: a VERIFY_SQL that returns false → exit 1; the done file for the pod\'s server appears anyway', async () => {
@@ -234,8 +235,8 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
     expect(fs.existsSync(done)).toBe(true);
     fs.rmSync(path.dirname(done), { recursive: true });
     expect(run.code).toBe(1);
-    expect(run.lines.find(l => l.check === 'sql')).toMatchObject({ passed: false, detail: `${ENV.VERIFY_SQL} returned 'f'; true is required` });
-    expect(run.last).toMatchObject({ level: 'error', msg: 'verify failed: sql' });
+    expect(run.lines.find(l => l.check === 'sql')).toMatchObject({ passed: false, detail: "the query returned 'f'; true is required" });
+    expect(run.last).toMatchObject({ level: 'error', msg: "verify failed: sql: the query returned 'f'; true is required" });
   });
 
   describe('file:// destination', () => {

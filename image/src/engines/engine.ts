@@ -6,12 +6,19 @@
  */
 import { Transform } from 'node:stream';
 import { EngineDescriptor, EngineName } from '../../../lib/registry';
+import { AssertionSpec } from '../../../lib/verify-assertions';
+import { Logger } from '../log';
 
 /** A tool's invocation. `args` and `env` are logged and inspected: no secret in `args`. */
 export interface ToolCommand {
   readonly command: string;
   readonly args: readonly string[];
   readonly env: NodeJS.ProcessEnv;
+  /**
+   * Gets each line the tool prints on stderr (besides it being logged), for an engine that reads
+   * the tool's own report of what it did (mongorestore's documents restored per collection).
+   */
+  readonly onStderrLine?: (line: string) => void;
 }
 
 /** The dump tool's invocation, and what it needs removed afterwards. */
@@ -64,6 +71,12 @@ export interface FilterStep {
 /** The restore tool chain: the decompressed backup goes into the first step's stdin. */
 export interface RestoreCommand {
   readonly steps: ReadonlyArray<ToolStep | FilterStep>;
+  /**
+   * Called once every step exited 0 and the whole object passed its checksum: makes the result
+   * visible (e.g. renames a restored RDB file into place). A rejection fails the restore.
+   * Absent: the last tool's success is the restore's. Stops (rejects) when `signal` aborts.
+   */
+  commit?(signal: AbortSignal): Promise<void>;
   /** Removes whatever the commands needed on disk. Safe to call twice. */
   cleanup(): Promise<void>;
 }
@@ -99,6 +112,54 @@ export interface RestoreCapability<P extends RestorePlan = RestorePlan> {
   restoreCommand(plan: P, extraArgs: readonly string[], source: RestoreSource): Promise<RestoreCommand>;
 }
 
+/** One check of a verification: what was checked, whether it passed, and what was found. */
+export interface CheckResult {
+  /** `restore`, `contents`, or the assertion's label (`minRows(orders, 1)`). */
+  readonly check: string;
+  readonly passed: boolean;
+  /** What was found, in words: `restored 12 tables`, `orders has 0 rows; at least 1 required`. */
+  readonly detail: string;
+}
+
+/** What a restore left in the throwaway target, counted. */
+export interface RestoredContents {
+  /** What `objects` counts: `tables`, `keys` or `collections`. */
+  readonly objectUnit: string;
+  readonly objects: number;
+  /** What `items` counts, when the engine counts cheaply: `rows` (estimate), `keys`, `documents`. */
+  readonly itemUnit?: string;
+  readonly items?: number;
+}
+
+/** A fresh, empty place on the throwaway server that one backup is restored into and checked. */
+export interface VerifyTarget {
+  /** Its name for logs and the result, e.g. the database `verify_20261202t000312z_0d6146a8`. */
+  readonly name: string;
+  /** The engine, aimed at this target, whose `restore` capability the backup is restored with. */
+  readonly engine: Engine;
+  /**
+   * Counts what the restore left (waiting first, where the server only starts from the restored
+   * data, like Redis from its RDB). A verification whose count is 0 fails.
+   */
+  contents(signal: AbortSignal): Promise<RestoredContents>;
+  /** Checks one assertion (one of the engine's ASSERTION_TYPES) against the restored copy. */
+  check(assertion: AssertionSpec, signal: AbortSignal): Promise<CheckResult>;
+  /** Removes the target (drops the database); logs and never throws. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Verification on a throwaway server inside the verify pod (a sidecar on 127.0.0.1), reached with
+ * the engine's usual variables (for PostgreSQL PG*, for MySQL BACKUP_MYSQL_*).
+ */
+export interface VerifyCapability {
+  /**
+   * Waits (at most `serverWaitMs`) for the throwaway server where it must run before the restore,
+   * and creates a fresh, empty target for the backup `backupId`.
+   */
+  prepare(backupId: string, options: { readonly serverWaitMs: number; readonly signal: AbortSignal; readonly log: Logger }): Promise<VerifyTarget>;
+}
+
 export interface Engine {
   readonly descriptor: EngineDescriptor;
   readonly name: EngineName;
@@ -107,6 +168,8 @@ export interface Engine {
   readonly backup: BackupCapability<any>;
   /** Absent when the runner cannot restore this engine (its registry entry says so too). */
   readonly restore?: RestoreCapability<any>;
+  /** Absent when the runner cannot verify this engine (its registry entry says so too). */
+  readonly verify?: VerifyCapability;
 }
 
 /** One engine's runner file exports this. */

@@ -9,12 +9,14 @@
  */
 import { ENGINE_REGISTRY } from '../../../lib/registry';
 import { booleanFromText, hostName, mysqlDatabaseName, nonEmpty, tcpPortFromText } from '../../../lib/rules';
-import { ConfigError } from '../errors';
+import { AssertionSpec, assertionLabel } from '../../../lib/verify-assertions';
+import { ConfigError, describeError } from '../errors';
 import { withPrivateFile, writePrivateFile } from '../private-file';
-import { capture, childEnv, firstLine } from '../proc';
+import { Captured, capture, childEnv, firstLine } from '../proc';
 import { probeFirst, toolFilePath } from '../tool';
 import {
-  BackupCapability, DumpPlan, Engine, EngineModule, RestoreCapability, RestorePlan, ToolInfo,
+  BackupCapability, CheckResult, DumpPlan, Engine, EngineModule, RestoreCapability, RestoredContents, RestorePlan, ToolInfo,
+  VerifyCapability, VerifyTarget,
 } from './engine';
 
 const DESCRIPTOR = ENGINE_REGISTRY.mysql;
@@ -104,16 +106,54 @@ export function mysqlOptionFile(s: MysqlSettings, tool: ToolInfo): string {
   return lines.join('\n');
 }
 
+/** An SQL identifier in backticks, a backtick doubled. */
+export function quoteMysqlIdentifier(name: string): string {
+  return `\`${name.replace(/`/g, '``')}\``;
+}
+
+/** The database a backup is verified in: `verify_20261202t000312z_0d6146a8` (lower case, as MySQL may fold it). */
+export function mysqlVerifyDatabase(backupId: string): string {
+  return `verify_${backupId.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 64);
+}
+
+/**
+ * Up to this many base tables the verification counts every row exactly (`COUNT(*)`, one query:
+ * a scan of each table's smallest index, a fraction of what restoring it took). Beyond it, it
+ * sums the statistics' estimates (`information_schema.tables.table_rows`).
+ */
+export const MYSQL_EXACT_COUNT_TABLES = 1000;
+
+/** How long one of verify's queries (a count, the user's SQL) may take. */
+const VERIFY_QUERY_TIMEOUT_MS = 60 * 60_000;
+
+/**
+ * What a client said about a failed statement: its `ERROR 1146 (42S02) at line 1: …` line (batch
+ * mode may first echo the statement between dashed lines), else its first line.
+ */
+function clientError(stderr: string): string {
+  return stderr.split('\n').find(l => l.startsWith('ERROR ')) ?? firstLine(stderr);
+}
+
+/** Names are read hex-encoded: batch mode escapes tabs, newlines and backslashes in values. */
+const fromHex = (hex: string) => Buffer.from(hex, 'hex').toString('utf8');
+/** A string literal that needs no escaping whatever the server's sql_mode: a hex literal converted to text. */
+const textLiteral = (text: string) => `CONVERT(X'${Buffer.from(text, 'utf8').toString('hex')}' USING utf8mb4)`;
+
 class MysqlEngine implements Engine {
   public readonly descriptor = DESCRIPTOR;
   public readonly name = DESCRIPTOR.name;
   public readonly database: string;
   public readonly backup: BackupCapability<DumpPlan>;
   public readonly restore: RestoreCapability<RestorePlan>;
+  public readonly verify: VerifyCapability;
 
   constructor(settings: MysqlSettings, env: NodeJS.ProcessEnv) {
     this.database = settings.database;
     const toolEnv = childEnv(env);
+    const clientArgs = (file: string, database: string) => [
+      `--defaults-extra-file=${file}`, '--connect-timeout=10', '--batch', '--skip-column-names',
+      '--default-character-set=utf8mb4', `--database=${database}`,
+    ];
     /** One query in the target database through `client`, of the same family as `tool`. */
     const query = (tool: ToolInfo, client: string, sql: string) => withPrivateFile(
       client, OPTION_FILE, mysqlOptionFile(settings, tool), file => capture(client, [
@@ -174,6 +214,133 @@ class MysqlEngine implements Engine {
           }],
           cleanup: file.remove,
         };
+      },
+    };
+
+    /*
+     * verify: the throwaway server (a sidecar on 127.0.0.1) is reached with the usual variables,
+     * BACKUP_MYSQL_DATABASE naming a database to connect to (the `mysql` system database); each
+     * verified backup gets a fresh database, restored into with the restore capability above.
+     */
+    this.verify = {
+      async prepare(backupId, { serverWaitMs, signal, log }) {
+        const tool = await probeFirst(DESCRIPTOR.tools.restore, RELEASE, toolEnv);
+        /** One statement in `database`; rejects naming `what` when the client fails. */
+        const run = async (database: string, sql: string, timeoutMs = VERIFY_QUERY_TIMEOUT_MS, until = signal): Promise<Captured> => withPrivateFile(
+          tool.name, OPTION_FILE, mysqlOptionFile(settings, tool),
+          file => capture(tool.name, [...clientArgs(file, database), '--execute', sql], toolEnv, timeoutMs, until));
+        const must = async (database: string, sql: string, what: string, timeoutMs?: number, until?: AbortSignal): Promise<string> => {
+          const out = await run(database, sql, timeoutMs, until);
+          if (out.code !== 0) throw new Error(`${what} failed: ${clientError(out.stderr) || `${tool.name} exited with code ${out.code}`}`);
+          return out.stdout;
+        };
+
+        const deadline = Date.now() + serverWaitMs;
+        for (let logged = false; ;) {
+          const out = await run(settings.database, 'SELECT 1', 15_000).catch((err: Error) => {
+            if (signal.aborted) throw signal.reason;
+            return { code: null, signal: null, stdout: '', stderr: err.message };
+          });
+          if (out.code === 0) break;
+          const why = firstLine(out.stderr) || `${tool.name} exited with code ${out.code}`;
+          if (Date.now() > deadline) throw new Error(`the verify server did not accept connections within ${Math.round(serverWaitMs / 1000)} s: ${why}`);
+          if (!logged) log.info('waiting for the verify server', { reason: why });
+          logged = true;
+          await new Promise<void>((resolve, reject) => {
+            const abort = () => { clearTimeout(timer); reject(signal.reason); };
+            const timer = setTimeout(() => { signal.removeEventListener('abort', abort); resolve(); }, 1_000);
+            signal.addEventListener('abort', abort, { once: true });
+          });
+        }
+
+        const name = mysqlVerifyDatabase(backupId);
+        const quoted = quoteMysqlIdentifier(name);
+        await must(settings.database, `DROP DATABASE IF EXISTS ${quoted}; CREATE DATABASE ${quoted} CHARACTER SET utf8mb4`, `creating the database ${name}`);
+        log.info('verify database created', { id: backupId, database: name });
+
+        /** The base tables of the restored database, by name. */
+        const baseTables = async (): Promise<{ name: string; estimate: number }[]> => {
+          const out = await must(name, "SELECT HEX(table_name), COALESCE(table_rows, 0) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'", 'listing the tables');
+          return out.split('\n').filter(l => l !== '').map(l => {
+            const [hex, rows] = l.split('\t');
+            return { name: fromHex(hex), estimate: Number(rows) };
+          });
+        };
+
+        const target: VerifyTarget = {
+          name,
+          engine: new MysqlEngine({ ...settings, database: name }, env),
+          async contents(): Promise<RestoredContents> {
+            const tables = await baseTables();
+            if (tables.length === 0) return { objectUnit: 'tables', objects: 0 };
+            if (tables.length > MYSQL_EXACT_COUNT_TABLES) {
+              return { objectUnit: 'tables', objects: tables.length, itemUnit: 'rows (estimated)', items: tables.reduce((n, t) => n + t.estimate, 0) };
+            }
+            const sum = tables.map(t => `(SELECT COUNT(*) FROM ${quoteMysqlIdentifier(t.name)})`).join(' + ');
+            const rows = Number((await must(name, `SELECT ${sum}`, 'counting the rows')).trim());
+            return { objectUnit: 'tables', objects: tables.length, itemUnit: 'rows', items: rows };
+          },
+          async check(a: AssertionSpec): Promise<CheckResult> {
+            const check = assertionLabel(a);
+            try {
+              switch (a.type) {
+                case 'sql': return { check, ...await checkSql(a.query) };
+                case 'minRows': return { check, ...await checkMinRows(a.table, a.min) };
+                case 'tablesExist': return { check, ...await checkTablesExist(a.tables) };
+                default: return { check, passed: false, detail: `${a.type} is not an assertion ${DESCRIPTOR.title} can check` };
+              }
+            } catch (err) {
+              if (signal.aborted) throw err;
+              return { check, passed: false, detail: describeError(err) };
+            }
+          },
+          async cleanup() {
+            try {
+              // Also after an interruption (not cut short by the signal), but not for longer than a minute.
+              await must(settings.database, `DROP DATABASE IF EXISTS ${quoted}`, `dropping the database ${name}`, 60_000, new AbortController().signal);
+            } catch (err) {
+              log.warn(`could not drop ${name}: ${describeError(err)}`);
+            }
+          },
+        };
+
+        /**
+         * One row whose first column is true. MySQL has no boolean type: TRUE is the integer 1,
+         * and the client prints it so; any other value (0, NULL, 'yes', 2) fails.
+         */
+        async function checkSql(sql: string) {
+          const out = await run(name, sql);
+          if (out.code !== 0) return { passed: false, detail: `the query failed: ${clientError(out.stderr) || `${tool.name} exited with code ${out.code}`}` };
+          const rows = out.stdout.split('\n').filter(l => l !== '');
+          if (rows.length !== 1) return { passed: false, detail: `the query returned ${rows.length} rows; exactly one is required` };
+          const first = rows[0].split('\t')[0];
+          const passed = first === '1';
+          return { passed, detail: `the query returned ${first}${passed ? '' : '; 1 (true) is required'}` };
+        }
+
+        async function checkMinRows(table: string, min: number) {
+          const out = await run(name, `SELECT COUNT(*) FROM ${quoteMysqlIdentifier(table)}`);
+          if (out.code !== 0) {
+            const error = clientError(out.stderr);
+            return { passed: false, detail: error.startsWith('ERROR 1146 ') ? `${table} does not exist` : `cannot count the rows of ${table}: ${error}` };
+          }
+          const rows = Number(out.stdout.trim());
+          const passed = rows >= min;
+          return { passed, detail: `${table} has ${rows} rows${passed ? '' : `; at least ${min} required`}` };
+        }
+
+        async function checkTablesExist(tables: readonly string[]) {
+          // Any kind of table counts (base table, view, sequence); names compared exactly, as the server does on Linux.
+          const wanted = tables.map(textLiteral).join(', ');
+          const out = await must(name, `SELECT HEX(table_name) FROM information_schema.tables WHERE table_schema = DATABASE() AND BINARY table_name IN (${wanted})`, 'listing the tables');
+          const found = new Set(out.split('\n').filter(l => l !== '').map(fromHex));
+          const missing = tables.filter(t => !found.has(t));
+          return missing.length === 0
+            ? { passed: true, detail: `all ${tables.length} exist` }
+            : { passed: false, detail: `missing: ${missing.join(', ')}` };
+        }
+
+        return target;
       },
     };
   }

@@ -7,10 +7,13 @@
 import { Transform, TransformCallback } from 'node:stream';
 import { ENGINE_REGISTRY } from '../../../lib/registry';
 import { hostName, nonEmpty, postgresSslMode, tcpPortFromText } from '../../../lib/rules';
-import { capture, childEnv, firstLine } from '../proc';
+import { AssertionSpec, assertionLabel } from '../../../lib/verify-assertions';
+import { describeError } from '../errors';
+import { Logger } from '../log';
+import { Captured, capture, childEnv, firstLine } from '../proc';
 import { probeFirst } from '../tool';
 import {
-  BackupCapability, DumpPlan, Engine, EngineModule, RestoreCapability, RestorePlan,
+  BackupCapability, CheckResult, DumpPlan, Engine, EngineModule, RestoreCapability, RestorePlan, RestoredContents, VerifyCapability, VerifyTarget,
 } from './engine';
 
 const DESCRIPTOR = ENGINE_REGISTRY.postgres;
@@ -113,6 +116,14 @@ export class PostgresClient {
   query(sql: string, extraArgs: readonly string[] = []) {
     return capture('psql', [...PSQL_FLAGS, ...extraArgs, '--command', sql], this.env);
   }
+
+  /**
+   * Like `query`, for statements that may run long (ANALYZE, a count, the user's query): stopped
+   * when `signal` aborts (rejecting with its reason) or after `timeoutMs`.
+   */
+  longQuery(sql: string, signal: AbortSignal, timeoutMs: number, extraArgs: readonly string[] = []): Promise<Captured> {
+    return capture('psql', [...PSQL_FLAGS, ...extraArgs, '--command', sql], this.env, timeoutMs, signal);
+  }
 }
 
 /** What a restore preflight found, with the majors that choose between pg_restore alone and pg_restore | psql. */
@@ -129,10 +140,13 @@ class PostgresEngine implements Engine {
   public readonly database: string;
   public readonly backup: BackupCapability<DumpPlan>;
   public readonly restore: RestoreCapability<PostgresRestorePlan>;
+  /** Verification on a throwaway server whose maintenance database is `settings.database`. */
+  public readonly verify: VerifyCapability;
 
   constructor(settings: PostgresSettings, env: NodeJS.ProcessEnv) {
     const client = new PostgresClient(settings.database, env);
     this.database = settings.database;
+    this.verify = postgresVerify(settings, env);
     this.backup = {
       async preflight() {
         const tool = await probeFirst(DESCRIPTOR.tools.dump, VERSION, client.env);
@@ -200,6 +214,142 @@ class PostgresEngine implements Engine {
         };
       },
     };
+  }
+}
+
+/** The throwaway database a backup is verified in: `verify_<id>`, lower case, a plain identifier. */
+export function verifyDatabaseName(backupId: string): string {
+  return `verify_${backupId.toLowerCase().replace(/[^a-z0-9]+/g, '_')}`;
+}
+
+const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
+/** A string literal that means the same whatever standard_conforming_strings says. */
+const literal = (text: string) => `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/** How long one check on the restored copy may take (a count, ANALYZE, the user's query). */
+const CHECK_TIMEOUT_MS = 30 * 60_000;
+const FIELD = '\x1f';
+const RECORD = '\x1e';
+const SEPARATORS = [`--field-separator=${FIELD}`, `--record-separator=${RECORD}`];
+/** What minRows and tablesExist accept as a table: tables, partitioned tables, views, materialized views, foreign tables. */
+const TABLE_KINDS = "('r', 'p', 'v', 'm', 'f')";
+/** The user tables of the current database, partitions included. */
+const USER_TABLES = `FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'`;
+
+const rowsOf = (out: Captured) => out.stdout.replace(/\n$/, '').split(RECORD).filter(r => r !== '').map(r => r.split(FIELD));
+const failure = (out: Captured) => firstLine(out.stderr).trim() || `psql exited with code ${out.code}`;
+
+async function runSql(client: PostgresClient, statement: string): Promise<string> {
+  const out = await client.query(statement);
+  if (out.code !== 0) throw new Error(`${statement.split(' ').slice(0, 3).join(' ')} failed: ${failure(out)}`);
+  return out.stdout.trim();
+}
+
+async function waitForServer(client: PostgresClient, timeoutMs: number, signal: AbortSignal, log: Logger): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let logged = false;
+  for (;;) {
+    signal.throwIfAborted();
+    const out = await client.query('SELECT 1');
+    if (out.code === 0) return;
+    if (Date.now() > deadline) throw new Error(`the verify server did not accept connections within ${Math.round(timeoutMs / 1000)} s: ${failure(out)}`);
+    if (!logged) log.info('waiting for the verify server', { reason: failure(out) });
+    logged = true;
+    await new Promise(r => setTimeout(r, 1_000));
+  }
+}
+
+/**
+ * Verification on a throwaway PostgreSQL (the verify pod's sidecar), reached with the PG*
+ * variables; `settings.database` is its maintenance database, where each verification creates
+ * and finally drops its own `verify_<id>` database.
+ */
+function postgresVerify(settings: PostgresSettings, env: NodeJS.ProcessEnv): VerifyCapability {
+  return {
+    async prepare(backupId, { serverWaitMs, signal, log }): Promise<VerifyTarget> {
+      const admin = new PostgresClient(settings.database, env);
+      await waitForServer(admin, serverWaitMs, signal, log);
+      const database = verifyDatabaseName(backupId);
+      const quoted = quoteIdent(database);
+      // A database left by an earlier, killed verification of the same backup.
+      await runSql(admin, `DROP DATABASE IF EXISTS ${quoted}`);
+      await runSql(admin, `CREATE DATABASE ${quoted}`);
+      log.info('verify database created', { id: backupId, database });
+      const client = new PostgresClient(database, env);
+      return {
+        name: database,
+        engine: new PostgresEngine({ database }, env),
+        contents: checkSignal => countTables(client, checkSignal, log),
+        check: (a, checkSignal) => checkAssertion(client, a, checkSignal),
+        async cleanup() {
+          await runSql(admin, `DROP DATABASE IF EXISTS ${quoted}`).catch(err => log.warn(`could not drop ${database}: ${describeError(err)}`));
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The user tables the restore left, and their rows as the planner estimates them after an ANALYZE
+ * (exact for tables smaller than ANALYZE's sample, 30,000 rows by default; close above).
+ */
+async function countTables(client: PostgresClient, signal: AbortSignal, log: Logger): Promise<RestoredContents> {
+  const analyzed = await client.longQuery('ANALYZE', signal, CHECK_TIMEOUT_MS);
+  if (analyzed.code !== 0) log.warn(`ANALYZE failed, so the row estimate may be missing: ${failure(analyzed)}`);
+  const out = await client.longQuery(
+    `SELECT count(*), coalesce(sum(CASE WHEN c.relkind = 'r' AND c.reltuples > 0 THEN c.reltuples ELSE 0 END), 0)::bigint ${USER_TABLES}`,
+    signal, CHECK_TIMEOUT_MS, SEPARATORS);
+  if (out.code !== 0) throw new Error(`counting the restored tables failed: ${failure(out)}`);
+  const [[tables, rows]] = rowsOf(out);
+  return { objectUnit: 'tables', objects: Number(tables), itemUnit: 'rows', items: Number(rows) };
+}
+
+async function checkAssertion(client: PostgresClient, a: AssertionSpec, signal: AbortSignal): Promise<CheckResult> {
+  const check = assertionLabel(a);
+  const result = (passed: boolean, detail: string): CheckResult => ({ check, passed, detail });
+  switch (a.type) {
+    case 'sql': {
+      // The user's query must return exactly one row whose first column is true.
+      const out = await client.longQuery(a.query, signal, CHECK_TIMEOUT_MS, SEPARATORS);
+      if (out.code !== 0) return result(false, `the query failed: ${failure(out)}`);
+      const rows = rowsOf(out);
+      if (rows.length !== 1) return result(false, `the query returned ${rows.length} rows; exactly one is required`);
+      const first = rows[0][0];
+      const passed = first === 't' || first === 'true';
+      return result(passed, `the query returned '${first}'${passed ? '' : '; true is required'}`);
+    }
+    case 'minRows': {
+      const found = await client.longQuery(
+        `SELECT c.oid::regclass::text, c.relkind IN ${TABLE_KINDS} FROM pg_class c WHERE c.oid = to_regclass(${literal(a.table)})`,
+        signal, CHECK_TIMEOUT_MS, SEPARATORS);
+      if (found.code !== 0) return result(false, `looking up ${a.table} failed: ${failure(found)}`);
+      const rows = rowsOf(found);
+      if (rows.length === 0) return result(false, `${a.table} does not exist`);
+      const [relation, isTable] = rows[0];
+      if (isTable !== 't') return result(false, `${a.table} is not a table or view`);
+      // Counts no further than the minimum: as cheap on a huge table as on a small one.
+      const counted = await client.longQuery(`SELECT count(*) FROM (SELECT 1 FROM ${relation} LIMIT ${a.min}) AS r`, signal, CHECK_TIMEOUT_MS);
+      if (counted.code !== 0) return result(false, `counting the rows of ${a.table} failed: ${failure(counted)}`);
+      const n = Number(counted.stdout.trim());
+      return n >= a.min
+        ? result(true, `${a.table} has at least ${a.min} rows`)
+        : result(false, `${a.table} has ${n} rows; at least ${a.min} required`);
+    }
+    case 'tablesExist': {
+      const names = `ARRAY[${a.tables.map(literal).join(', ')}]::text[]`;
+      const out = await client.longQuery(`SELECT t FROM unnest(${names}) WITH ORDINALITY AS u(t, i)
+        WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = to_regclass(t) AND c.relkind IN ${TABLE_KINDS}) ORDER BY i`,
+      signal, CHECK_TIMEOUT_MS, SEPARATORS);
+      if (out.code !== 0) return result(false, `looking up the tables failed: ${failure(out)}`);
+      const missing = rowsOf(out).map(r => r[0]);
+      return missing.length === 0
+        ? result(true, `all ${a.tables.length} exist`)
+        : result(false, `missing: ${missing.join(', ')}`);
+    }
+    default:
+      return result(false, `${DESCRIPTOR.title} cannot check ${a.type} assertions`);
   }
 }
 
