@@ -14,7 +14,7 @@ export interface RedisVerifyCronJobProps extends VerifyCronJobOptions {
    * its PATH, bash, and the `redis` user as uid 999) pinned to a version, at least as new as the
    * Redis that is backed up: a Redis refuses an RDB written by a newer one. Keys of module types
    * (RedisJSON, RediSearch, …) load only where the image has those modules.
-   * @default 'redis:7.4.2' (Docker Hub's official image)
+   * @default 'redis:8.0.2' (Docker Hub's official image)
    */
   readonly redisImage?: string;
 }
@@ -24,8 +24,12 @@ const REDIS_UID = 999;
 /** The official image's data directory: the runner and the server share it. */
 const DATA_DIR = '/data';
 const RDB_NAME = 'dump.rdb';
-/** Docker Hub's official image, pinned to a release (updated with the library's releases). */
-const DEFAULT_REDIS_IMAGE = 'redis:7.4.2';
+/**
+ * Docker Hub's official image, pinned to a release (updated with the library's releases): the
+ * release of the image's redis-check-rdb (Debian trixie's redis-tools), and new enough to load the
+ * RDB of every Redis up to 8.0.
+ */
+const DEFAULT_REDIS_IMAGE = 'redis:8.0.2';
 
 /**
  * The throwaway server's command line: the RDB the runner restored into `dir`, on 127.0.0.1 only,

@@ -53,7 +53,7 @@ describe('RedisVerifyCronJob', () => {
   test('the throwaway server: pinned image, starts from the restored file only, localhost only, writes nothing back, non-root', () => {
     const cj = synthVerify({ dataSizeLimit: Size.gibibytes(4) });
     const server = container(cj, 'redis');
-    expect(server.image).toBe('redis:7.4.2');
+    expect(server.image).toBe('redis:8.0.2');
     expect(server.command.slice(0, 2)).toEqual(['bash', '-c']);
     const script: string = server.command[2];
     // It waits for the file before it starts redis-server.

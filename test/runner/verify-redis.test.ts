@@ -91,7 +91,7 @@ describeIntegration('runner: verify of Redis backups with a throwaway redis-serv
     const port = await freePort();
     const script = supervisorScript({
       name: 'redis',
-      image: 'redis:7.4.2',
+      image: 'redis:8.0.2',
       uid: 999,
       stopSignal: 'TERM',
       mounts: {},
