@@ -188,10 +188,14 @@ describe('the throwaway server stops when the runner is done', () => {
     for (let i = 0; i < 100 && !fs.existsSync(file); i++) await new Promise(r => setTimeout(r, 50));
   };
   // Like postgres, it installs its own SIGINT handler (a shell background job starts with SIGINT ignored).
-  const SERVER_UNTIL_SIGINT = `exec node -e '
-    const fs = require("fs"); const done = process.env.BACKUP_VERIFY_DONE_FILE;
-    process.on("SIGINT", () => { fs.writeFileSync(done + ".server", "stopped\\n"); process.exit(0); });
-    fs.writeFileSync(done + ".up", ""); setInterval(() => {}, 1000);'`;
+  // perl (Essential in Debian), not node: node resets inherited signal dispositions to the default
+  // at startup, so a SIGINT in the moment before its handler exists would kill it instead of
+  // stopping it, and the tests would race with the supervisor's repeated signal.
+  const SERVER_UNTIL_SIGINT = `exec perl -e '
+    my $done = $ENV{BACKUP_VERIFY_DONE_FILE};
+    $SIG{INT} = sub { open(my $f, ">", "$done.server") or die; print $f "stopped\\n"; close $f; exit 0 };
+    open(my $u, ">", "$done.up") or die; close $u;
+    sleep 1 while 1;'`;
 
   test('the done file stops the server with a fast shutdown, and the container exits 0', async () => {
     standIn(SERVER_UNTIL_SIGINT);
