@@ -2,7 +2,8 @@
 # Installs the real servers the integration tests start throwaway copies of
 # (see test/servers/): PostgreSQL 15, Ceph mon/osd/radosgw (S3), MariaDB,
 # Redis, plus the zstd CLI, faketime (the clock-skew tests run the runner
-# under it), and Prometheus, its Pushgateway and promtool (the monitoring tests). Debian 12, run as root. Safe to run again: apt skips what is
+# under it), Prometheus, its Pushgateway and promtool (the monitoring tests), and
+# age (encryption interoperability tests). Debian 12, run as root. Safe to run again: apt skips what is
 # already installed, and the whole thing is skipped when every binary is
 # already there (the common case on a reused machine).
 set -euo pipefail
@@ -17,6 +18,7 @@ packages=(
   zstd
   faketime
   prometheus prometheus-pushgateway
+  age
 )
 
 # The binaries test/servers/*.ts actually execute. If all exist, apt is not
@@ -31,6 +33,7 @@ binaries=(
   /usr/bin/zstd
   /usr/bin/faketime
   /usr/bin/promtool /usr/bin/prometheus /usr/bin/prometheus-pushgateway
+  /usr/bin/age /usr/bin/age-keygen
 )
 
 missing=()

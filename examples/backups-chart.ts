@@ -3,9 +3,9 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { exampleStorage } from './storage';
 import {
-  BackupAlerts, BackupCheckCronJob, BackupMetrics, BackupSchedule, MongoBackupCronJob, MongoVerifyCronJob, MysqlBackupCronJob,
-  MysqlVerifyCronJob, Notification, PostgresBackupCronJob, PostgresVerifyCronJob, RedisBackupCronJob, RedisVerifyCronJob, Retention,
-  VerifyAssertion,
+  BackupAlerts, BackupCheckCronJob, BackupDecryption, BackupEncryption, BackupMetrics, BackupSchedule, MongoBackupCronJob,
+  MongoVerifyCronJob, MysqlBackupCronJob, MysqlVerifyCronJob, Notification, PostgresBackupCronJob, PostgresVerifyCronJob, RedisBackupCronJob,
+  RedisVerifyCronJob, Retention, VerifyAssertion,
 } from '../lib';
 
 /**
@@ -13,7 +13,10 @@ import {
  * database, and hourly RDB snapshots of a sessions Redis, to an S3-compatible bucket, with a
  * retention policy each, a daily restore test of each series (into a throwaway server of its
  * engine inside the pod) and a daily check of the stored orders backups. Every CronJob has alert rules computed from its schedule and pushes its
- * metrics to a Pushgateway; the orders backup also pings a healthcheck. The Secrets are created
+ * metrics to a Pushgateway; the orders backup also pings a healthcheck. The shop backups are
+ * encrypted with age to two public keys (the ops team's and an offline recovery key), so the
+ * backup pod and the bucket cannot read them; only the shop's verify pod gets an identity, from a
+ * Secret. The Secrets are created
  * outside this app (e.g. by External Secrets).
  */
 export class BackupsChart extends Chart {
@@ -84,6 +87,14 @@ export class BackupsChart extends Chart {
       username: 'backup',
       password: { secret: kplus.Secret.fromSecretName(this, 'Shop', 'shop-db'), key: 'password' },
       retention: Retention.policy({ keepDaily: 7, keepMonthly: 6 }),
+      // Public keys (`age-keygen -y key.txt`), not secrets. Either identity decrypts; while
+      // rotating keys, list the old and the new one.
+      encryption: BackupEncryption.age({
+        recipients: [
+          'age1w99qfac58e3c89hcvegqgj5g0vu00gjy6gl6jx7l8xx80v4xqe0s9j2yc3', // ops team, in the shop-backup-age Secret
+          'age17ktnrdp2sfdxs5nwq0m4xhjlfl7rzex979meuvd665au9nnzh5zsme50lc', // offline recovery key, in the safe
+        ],
+      }),
       alerts,
       metrics,
     });
@@ -110,6 +121,11 @@ export class BackupsChart extends Chart {
     new MysqlVerifyCronJob(this, 'shop-verify', {
       schedule: BackupSchedule.daily({ hour: 4 }),
       series: shopBackup,
+      // The ops team's identity (AGE-SECRET-KEY-1…), mounted read-only into this pod's runner only.
+      decryption: BackupDecryption.ageIdentity({
+        secret: kplus.Secret.fromSecretName(this, 'ShopAge', 'shop-backup-age'),
+        key: 'identity.txt',
+      }),
       assertions: [VerifyAssertion.minRows('orders', 1)],
       alerts,
       metrics,

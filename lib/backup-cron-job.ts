@@ -3,6 +3,7 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct, IConstruct } from 'constructs';
 import { BackupAlerts } from './alerts';
 import { COMMAND, COMPRESSIONS, ENV, TOOL_ARGS_SEPARATOR } from './contract';
+import { BackupEncryption } from './encryption';
 import { BackupMetrics, Notification, monitoringEnv } from './monitoring';
 import { ENGINE_REGISTRY } from './registry';
 import { Retention } from './retention';
@@ -132,6 +133,14 @@ export interface BackupCronJobOptions extends ScheduledJobOptions {
    * @default - the longer of Duration.hours(48) and `activeDeadline`
    */
   readonly incompleteMinAge?: Duration;
+  /**
+   * Client-side encryption: the compressed stream is encrypted before it leaves the pod, to
+   * public keys only (`BackupEncryption.age({ recipients })`), so this CronJob, the bucket and
+   * anyone holding its credentials cannot read the backups. Restore and verify constructs of the
+   * series then need `decryption`.
+   * @default - not encrypted
+   */
+  readonly encryption?: BackupEncryption;
 }
 
 /** What a scheduled runner adds to the shared wiring. @internal */
@@ -165,6 +174,8 @@ export abstract class BackupCronJob extends Construct implements IBackupSeries {
    * quarter of the gap, whichever is smaller.
    */
   public readonly staleAfter?: Duration;
+  /** Whether the backups are encrypted (`encryption` is set). */
+  public readonly encrypted?: boolean;
 
   protected constructor(scope: Construct, id: string, options: BackupCronJobOptions, connection: () => EngineConnection) {
     super(scope, id);
@@ -178,6 +189,7 @@ export abstract class BackupCronJob extends Construct implements IBackupSeries {
     this.storage = built.storage;
     this.backupName = built.backupName;
     this.engine = built.engine;
+    this.encrypted = built.encrypted;
   }
 }
 
@@ -197,6 +209,9 @@ function createBackupCronJob(scope: Construct, options: BackupCronJobOptions, co
     [ENV.COMPRESSION]: kplus.EnvValue.fromValue(compression),
     ...retention?._env(),
   };
+  const encryption = options.encryption === undefined ? undefined
+    : factoryProp('encryption', options.encryption, BackupEncryption, "BackupEncryption.age({ recipients: ['age1…'] })");
+  Object.assign(commandEnv, encryption?._env() ?? {});
   const deadline = activeDeadlineOf(options, COMMAND.BACKUP).toSeconds();
   const incompleteMinAge = durationProp('incompleteMinAge', options.incompleteMinAge, 'Duration.hours(48)');
   if (incompleteMinAge !== undefined) {
@@ -222,7 +237,7 @@ function createBackupCronJob(scope: Construct, options: BackupCronJobOptions, co
     commandEnv,
     defaultBackoffLimit: 2,
   });
-  return { ...scheduled, backupName, storage };
+  return { ...scheduled, backupName, storage, encrypted: encryption !== undefined };
 }
 
 const DEFAULT_ACTIVE_DEADLINE = Duration.hours(6);

@@ -85,6 +85,22 @@ export const ENV = {
   /** The pod's namespace (from the downward API): a label of the pushed metrics. */
   NAMESPACE: 'BACKUP_NAMESPACE',
 
+  // Encryption (age, https://age-encryption.org/v1) and S3 server-side encryption.
+  /**
+   * `backup`: age recipients (public keys, `age1…` or `ssh-ed25519 …`), one per line: the stored
+   * object is an age file only their identities decrypt. Unset: not encrypted.
+   */
+  AGE_RECIPIENTS: 'BACKUP_AGE_RECIPIENTS',
+  /**
+   * `restore`, `verify`: the path of a file (mounted from a Secret) holding the age identity
+   * (`AGE-SECRET-KEY-1…`) that decrypts encrypted backups. Never set in a backup pod.
+   */
+  AGE_IDENTITY_FILE: 'BACKUP_AGE_IDENTITY_FILE',
+  /** S3 server-side encryption of every upload: `aws:kms` or `AES256` (S3-managed keys). */
+  S3_SSE: 'BACKUP_S3_SSE',
+  /** With `BACKUP_S3_SSE=aws:kms`: the KMS key id or ARN; unset: the bucket's default KMS key. */
+  S3_SSE_KMS_KEY_ID: 'BACKUP_S3_SSE_KMS_KEY_ID',
+
   // `check`
   /** `check`: fail when the newest complete backup is older than this many seconds. */
   CHECK_MAX_AGE_SECONDS: 'BACKUP_CHECK_MAX_AGE_SECONDS',
@@ -157,6 +173,10 @@ export const IMAGE = {
   TLS_CA_DIR: '/etc/cdk8s-db-backup/tls',
   /** The CA certificate's file name inside TLS_CA_DIR. */
   TLS_CA_FILE_NAME: 'ca.crt',
+  /** Where an age identity for decryption is mounted (read-only, from a Secret; restore and verify pods only). */
+  AGE_IDENTITY_DIR: '/etc/cdk8s-db-backup/age',
+  /** The identity's file name inside AGE_IDENTITY_DIR. */
+  AGE_IDENTITY_FILE_NAME: 'identity.txt',
 } as const;
 
 /** The image tag for an engine at a given library version: `<version>-<engine>`. */

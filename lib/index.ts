@@ -3,6 +3,7 @@ export * from './storage';
 export * from './retention';
 export * from './series';
 export * from './tls';
+export { BackupDecryption, BackupEncryption, type AgeEncryptionOptions } from './encryption';
 export * from './alerts';
 export * from './monitoring';
 export type { BackupCronJobOptions, ScheduledJobOptions } from './backup-cron-job';

@@ -2,6 +2,7 @@ import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { COMMAND, ENV, LATEST_BACKUP_ID, TOOL_ARGS_SEPARATOR } from './contract';
+import { BackupDecryption, decryptionProp, mountIdentity } from './encryption';
 import * as rules from './rules';
 import { EngineConnection, RunnerOptions, finishRunnerWorkload, runnerOptionsOf, runnerPod } from './runner-pod';
 import { IBackupSeries, readSeries } from './series';
@@ -55,6 +56,12 @@ export interface RestoreJobOptions extends RunnerOptions {
    * characters a DNS label cannot hold dropped) and a hash of it, shortened to fit 63 characters
    */
   readonly jobName?: string;
+  /**
+   * The identity that decrypts the series' encrypted backups, mounted read-only into this Job's
+   * pod only. Required when the series' backup construct (of this app) has `encryption`.
+   * @default - none: an encrypted backup cannot be restored
+   */
+  readonly decryption?: BackupDecryption;
 }
 
 // The Job name is copied into the `job-name` label of its pods, and label values have at most 63 characters.
@@ -89,6 +96,7 @@ function createRestoreJob(scope: Construct, options: RestoreJobOptions, connecti
   }
   const ttlAfterFinished = durationProp('ttlAfterFinished', options.ttlAfterFinished, 'Duration.days(1)') ?? Duration.days(1);
   const allowNonEmptyTarget = booleanProp('allowNonEmptyTarget', options.allowNonEmptyTarget) ?? false;
+  const decryption = decryptionProp(options.decryption, series, consumer);
 
   const args = [COMMAND.RESTORE, backupId, ...restoreArgs.length > 0 ? [TOOL_ARGS_SEPARATOR, ...restoreArgs] : []];
   const pod = runnerPod(scope, {
@@ -107,6 +115,7 @@ function createRestoreJob(scope: Construct, options: RestoreJobOptions, connecti
     backoffLimit,
     ttlAfterFinished,
   });
+  if (decryption) mountIdentity(scope, job, decryption);
   finishRunnerWorkload(job, pod.labels);
   return job;
 }

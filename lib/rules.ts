@@ -323,3 +323,16 @@ export function notifyOn(field: string, raw: string | undefined): ReadonlySet<No
   }
   return set;
 }
+
+/**
+ * A KMS key as S3 takes it in x-amz-server-side-encryption-aws-kms-key-id: a key id, a key ARN, an
+ * alias (`alias/name`) or an alias ARN. Checked for shape only: whether the key exists and the
+ * pod may use it, only KMS can say (the first upload fails otherwise).
+ */
+export function kmsKeyId(field: string, raw: string): string {
+  if (typeof raw !== 'string' || raw.length > 2048 || !/^[A-Za-z0-9][A-Za-z0-9:/_+=.,@-]*$/.test(raw)) {
+    const shown = typeof raw === 'string' ? JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}…` : raw) : `(${typeof raw})`;
+    fail(field, `${shown} is not a KMS key id; give a key id (1234abcd-12ab-34cd-56ef-1234567890ab), a key ARN (arn:aws:kms:…:key/…), an alias (alias/backups) or an alias ARN.`);
+  }
+  return raw;
+}

@@ -1,4 +1,5 @@
 import { Duration } from 'cdk8s';
+import { Construct } from 'constructs';
 import { ENGINE_NAMES, ENGINE_REGISTRY, EngineName, engineDescriptor } from './registry';
 import * as rules from './rules';
 import { RuleError } from './rules';
@@ -29,6 +30,12 @@ export interface IBackupSeries {
    * @default - unknown
    */
   readonly staleAfter?: Duration;
+  /**
+   * Whether the series' backups are encrypted (`encryption` of its backup construct): a restore
+   * or verify construct of an encrypted series needs `decryption`.
+   * @default - unknown: a restore or verify without `decryption` fails only when it runs, on an encrypted backup
+   */
+  readonly encrypted?: boolean;
 }
 
 /** Factories for a backup series that is not a construct of this app. */
@@ -69,6 +76,9 @@ export interface BoundSeries {
   readonly backupName: string;
   readonly serverMajorVersion?: number;
   readonly staleAfter?: Duration;
+  readonly encrypted?: boolean;
+  /** The construct path of the series, when it is a backup construct of this app (for messages). */
+  readonly writer?: string;
 }
 
 /**
@@ -92,5 +102,7 @@ export function readSeries(series: IBackupSeries | undefined, engine: EngineName
     backupName: rules.seriesName('series: backupName', series.backupName),
     serverMajorVersion: series.serverMajorVersion,
     staleAfter: series.staleAfter,
+    encrypted: series.encrypted,
+    writer: Construct.isConstruct(series) ? series.node.path : undefined,
   };
 }

@@ -2,7 +2,7 @@ import { Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { ENV, IMAGE } from './contract';
-import { RuleError, bucketName, endpointUrl, keyPrefix, regionName } from './rules';
+import { RuleError, bucketName, endpointUrl, keyPrefix, kmsKeyId as kmsKeyIdRule, regionName } from './rules';
 import { dataKey } from './validation';
 
 /** Options for `S3Credentials.fromSecret()`: which keys of the Secret hold what. */
@@ -115,6 +115,46 @@ export interface S3StorageOptions {
    * @default - the AWS SDK's default credential chain with the pod's default service account
    */
   readonly credentials?: S3Credentials;
+  /**
+   * Server-side encryption the bucket applies to every object the runner uploads (backups and
+   * manifests). Independent of client-side encryption (`encryption` of a backup construct): S3
+   * encrypts at rest with keys it holds, so anyone allowed to read the object reads it in clear.
+   * @default - none requested: the bucket's default encryption applies
+   */
+  readonly serverSideEncryption?: S3ServerSideEncryption;
+}
+
+/**
+ * Server-side encryption requested on every upload (`x-amz-server-side-encryption`): with a KMS
+ * key, or with keys S3 manages. The runner's role needs `kms:GenerateDataKey` on a KMS key to
+ * write, and `kms:Decrypt` to read.
+ */
+export class S3ServerSideEncryption {
+  /**
+   * SSE-KMS (`aws:kms`): encrypted with a KMS key.
+   *
+   * @param keyId the KMS key's id, ARN, or alias (`alias/backups`); a key of another account needs its full ARN
+   * @default - the bucket's default KMS key (on AWS: the `aws/s3` managed key)
+   */
+  public static kms(keyId?: string): S3ServerSideEncryption {
+    // The runner's rule, so both sides refuse the same ids.
+    if (keyId !== undefined) kmsKeyIdRule('serverSideEncryption: KMS key id', keyId);
+    return new S3ServerSideEncryption('aws:kms', keyId);
+  }
+
+  /** SSE-S3 (`AES256`): encrypted with keys S3 manages. */
+  public static s3Managed(): S3ServerSideEncryption {
+    return new S3ServerSideEncryption('AES256');
+  }
+
+  private constructor(private readonly algorithm: 'aws:kms' | 'AES256', private readonly kmsKeyId?: string) {}
+
+  /** The runner's variables. @internal */
+  public _env(): Record<string, kplus.EnvValue> {
+    const env: Record<string, kplus.EnvValue> = { [ENV.S3_SSE]: kplus.EnvValue.fromValue(this.algorithm) };
+    if (this.kmsKeyId !== undefined) env[ENV.S3_SSE_KMS_KEY_ID] = kplus.EnvValue.fromValue(this.kmsKeyId);
+    return env;
+  }
 }
 
 /** Options for `BackupStorage.volume()`. */
@@ -162,6 +202,10 @@ export class BackupStorage {
     const endpoint = options.endpoint === undefined ? undefined : endpointUrl('endpoint', options.endpoint);
     const forcePathStyle = options.forcePathStyle ?? endpoint !== undefined;
     const credentials = options.credentials;
+    const sse = options.serverSideEncryption;
+    if (sse !== undefined && !(sse instanceof S3ServerSideEncryption)) {
+      throw new RuleError('serverSideEncryption: expected an S3ServerSideEncryption, e.g. serverSideEncryption: S3ServerSideEncryption.kms().');
+    }
     const destination = `s3://${options.bucket}${prefix ? '/' + prefix : ''}`;
     // Bucket names are global on AWS S3, so the region does not tell two buckets apart.
     const location = endpoint ? `${destination} at ${endpoint}` : destination;
@@ -170,6 +214,7 @@ export class BackupStorage {
       const env: Record<string, kplus.EnvValue> = { [ENV.AWS_REGION]: kplus.EnvValue.fromValue(region) };
       if (endpoint) env[ENV.AWS_ENDPOINT_URL_S3] = kplus.EnvValue.fromValue(endpoint);
       if (forcePathStyle) env[ENV.S3_FORCE_PATH_STYLE] = kplus.EnvValue.fromValue('true');
+      Object.assign(env, sse?._env() ?? {});
       Object.assign(env, creds?.env ?? {});
       return {
         destination,

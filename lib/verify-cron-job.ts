@@ -3,6 +3,7 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ScheduledJob, ScheduledJobOptions, createScheduledJob } from './backup-cron-job';
 import { COMMAND, ENV, LATEST_BACKUP_ID } from './contract';
+import { BackupDecryption, decryptionProp, mountIdentity } from './encryption';
 import { ENGINE_REGISTRY, EngineName } from './registry';
 import { RuleError } from './rules';
 import { restrictedContainerSecurity } from './runner-pod';
@@ -39,6 +40,13 @@ export interface VerifyCronJobOptions extends ScheduledJobOptions {
    * @default - requests 250m CPU and 256Mi memory, limit 1Gi memory, no CPU limit
    */
   readonly serverResources?: kplus.ContainerResources;
+  /**
+   * The identity that decrypts the series' encrypted backups, mounted read-only into the runner
+   * container only (not the throwaway server's). Required when the series' backup construct (of
+   * this app) has `encryption`.
+   * @default - none: an encrypted backup fails its verification
+   */
+  readonly decryption?: BackupDecryption;
 }
 
 /** The throwaway database server a verify pod runs beside the runner. @internal */
@@ -157,6 +165,7 @@ export function assertionsEnv(assertions: VerifyAssertion[] | undefined, engine:
 export function createVerifyCronJob(scope: Construct, props: VerifyCronJobOptions, spec: VerifySpec): ScheduledJob {
   const series = readSeries(props.series, spec.engine, spec.consumer);
   const assertions = assertionsEnv(props.assertions, spec.engine);
+  const decryption = decryptionProp(props.decryption, series, spec.consumer);
   const commandEnv: Record<string, kplus.EnvValue> = { ...spec.commandEnv };
   if (assertions !== undefined) commandEnv[ENV.VERIFY_ASSERTIONS] = kplus.EnvValue.fromValue(assertions);
   commandEnv[ENV.VERIFY_DONE_FILE] = kplus.EnvValue.fromValue(DONE_FILE);
@@ -184,7 +193,7 @@ export function createVerifyCronJob(scope: Construct, props: VerifyCronJobOption
   };
   const serverOnly = new Set(Object.values(server.mounts).filter(v => v !== data || spec.shareDataAt === undefined));
 
-  return createScheduledJob(scope, props, {
+  const scheduled = createScheduledJob(scope, props, {
     connection: { engine: spec.engine, env: spec.connectionEnv },
     command: COMMAND.VERIFY,
     storage: series.storage,
@@ -196,4 +205,6 @@ export function createVerifyCronJob(scope: Construct, props: VerifyCronJobOption
     sidecarVolumes: [...serverOnly],
     defaultBackoffLimit: 0,
   });
+  if (decryption) mountIdentity(scope, scheduled.cronJob, decryption);
+  return scheduled;
 }

@@ -13,14 +13,19 @@ import { RestoreChart } from '../examples/restore-chart';
 import { podSpecOf } from './helpers/k8s';
 import { loadRunConfig } from '../image/src/config';
 import {
-  BackupMetrics, BackupSchedule, BackupSeries, BackupStorage, Compression, MongoBackupCronJob, MongoRestoreJob, MysqlBackupCronJob,
-  MysqlRestoreJob, BackupCheckCronJob, PostgresBackupCronJob, PostgresRestoreJob, PostgresSslMode, PostgresVerifyCronJob, Notification, NotifyOn,
-  RedisBackupCronJob, Retention, S3Credentials, TlsCertificate, MysqlVerifyCronJob, MysqlServerFlavor, MongoVerifyCronJob, RedisVerifyCronJob,
-  RedisRestoreJob, VerifyAssertion,
+  BackupDecryption, BackupEncryption, BackupMetrics, BackupSchedule, BackupSeries, BackupStorage, Compression, MongoBackupCronJob,
+  MongoRestoreJob, MysqlBackupCronJob, MysqlRestoreJob, BackupCheckCronJob, PostgresBackupCronJob, PostgresRestoreJob, PostgresSslMode,
+  PostgresVerifyCronJob, Notification, NotifyOn, RedisBackupCronJob, Retention, S3Credentials, TlsCertificate, MysqlVerifyCronJob,
+  MysqlServerFlavor, MongoVerifyCronJob, RedisVerifyCronJob, RedisRestoreJob, S3ServerSideEncryption, VerifyAssertion,
 } from '../lib';
 import { ENV } from '../lib/contract';
 import { ENGINE_REGISTRY } from '../lib/registry';
 import { RuleError } from '../lib/rules';
+
+/** Public keys only (age-keygen, and an ssh-ed25519 line): recipients are not secrets. */
+const AGE_RECIPIENT = 'age1w99qfac58e3c89hcvegqgj5g0vu00gjy6gl6jx7l8xx80v4xqe0s9j2yc3';
+const AGE_RECIPIENT_2 = 'age17ktnrdp2sfdxs5nwq0m4xhjlfl7rzex979meuvd665au9nnzh5zsme50lc';
+const SSH_RECIPIENT = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIY7ej+oNVL2AubfY/RJdX5ElIYx/vWIpaccfhbqn4w4 ops@example';
 
 /** What a Secret would hold for each variable the constructs fill by secretKeyRef. */
 const SECRET_SAMPLE: Record<string, string> = {
@@ -64,9 +69,12 @@ function storages(scope: Chart) {
       endpoint: 'https://s3.example.com:9000',
       region: 'eu-west-1',
       credentials: S3Credentials.fromSecret(keys, { accessKeyIdKey: 'id', secretAccessKeyKey: 'key', sessionTokenKey: 'token' }),
+      serverSideEncryption: S3ServerSideEncryption.kms('arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'),
     }),
     aws: BackupStorage.s3({
-      bucket: 'a.b-c', credentials: S3Credentials.fromServiceAccount(kplus.ServiceAccount.fromServiceAccountName(scope, 'Sa', 'backup')),
+      bucket: 'a.b-c',
+      credentials: S3Credentials.fromServiceAccount(kplus.ServiceAccount.fromServiceAccountName(scope, 'Sa', 'backup')),
+      serverSideEncryption: S3ServerSideEncryption.s3Managed(),
     }),
     volume: BackupStorage.volume({
       volume: kplus.Volume.fromPersistentVolumeClaim(scope, 'Pvc', kplus.PersistentVolumeClaim.fromClaimName(scope, 'Claim', 'backups')),
@@ -151,11 +159,18 @@ function variantsChart(): Chart {
     password: secret('my'),
     caCertificate: TlsCertificate.fromConfigMap(kplus.ConfigMap.fromConfigMapName(chart, 'CaMap', 'db-ca'), 'ca.pem'),
     dumpArgs: ['--ignore-table=shop.sessions'],
+    encryption: BackupEncryption.age({ recipients: [AGE_RECIPIENT, AGE_RECIPIENT_2, SSH_RECIPIENT] }),
   });
+  const ageIdentity = BackupDecryption.ageIdentity({ secret: kplus.Secret.fromSecretName(chart, 'Age', 'backup-age'), key: 'identity.txt' });
   new MysqlBackupCronJob(chart, 'mysql-plain', { schedule, storage: volume, host: 'mariadb', database: 'shop', username: 'backup', tls: false });
-  new MysqlRestoreJob(chart, 'mysql-restore', { series: mysql, host: 'mariadb', database: 'shop_restored', username: 'owner', password: secret('my2') });
+  new MysqlRestoreJob(chart, 'mysql-restore', {
+    series: mysql, host: 'mariadb', database: 'shop_restored', username: 'owner', password: secret('my2'), decryption: ageIdentity,
+  });
   new MysqlVerifyCronJob(chart, 'mysql-verify', {
-    schedule, series: mysql, assertions: [VerifyAssertion.sql('SELECT COUNT(*) > 0 FROM orders'), VerifyAssertion.minRows('orders', 1), VerifyAssertion.tablesExist(['orders'])],
+    schedule,
+    series: mysql,
+    assertions: [VerifyAssertion.sql('SELECT COUNT(*) > 0 FROM orders'), VerifyAssertion.minRows('orders', 1), VerifyAssertion.tablesExist(['orders'])],
+    decryption: ageIdentity,
   });
   new MysqlVerifyCronJob(chart, 'mysql-verify-mysql', { schedule, series: BackupSeries.fromName(volume, 'shop', 'mysql'), serverFlavor: MysqlServerFlavor.MYSQL });
   new MongoVerifyCronJob(chart, 'mongo-verify', { schedule, series: mongo, assertions: [VerifyAssertion.minDocuments('products', 1)] });
@@ -297,6 +312,26 @@ describe('a value the runner refuses is refused at synth time too', () => {
     cases.push([`stallTimeout ${seconds} s`,
       synth(chart => new PostgresBackupCronJob(chart, 'orders', { ...pgProps(chart), stallTimeout: Duration.seconds(seconds) })),
       runner(withEnv(ENV.STALL_TIMEOUT_SECONDS, String(seconds)))]);
+  }
+
+  const ageText = (recipients: string[]) => recipients.join('\n');
+  const changed = AGE_RECIPIENT.slice(0, 20) + (AGE_RECIPIENT[20] === 'q' ? 'p' : 'q') + AGE_RECIPIENT.slice(21);
+  for (const [what, recipients] of [
+    ['a changed character', [changed]],
+    ['an upper-case key', [AGE_RECIPIENT.toUpperCase()]],
+    ['a private key', ['AGE-SECRET-KEY-1GQ9778VQXMMJVE8SK7J6VT8UJ4HDQAJUVSFCWCM02D8GEWQ72PVQ2Y5J33']],
+    ['the same key twice', [AGE_RECIPIENT, AGE_RECIPIENT]],
+    ['an SSH key age has no recipient type for', ['ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY=']],
+    ['none', []],
+  ] as Array<[string, string[]]>) {
+    cases.push([`age recipients: ${what}`,
+      synth(() => BackupEncryption.age({ recipients })),
+      runner(withEnv(ENV.AGE_RECIPIENTS, ageText(recipients) || '# none'))]);
+  }
+  for (const keyId of ['-key', 'key!', 'alias/my key', 'k'.repeat(2049)]) {
+    cases.push([`KMS key id '${keyId.slice(0, 20)}'`,
+      synth(() => S3ServerSideEncryption.kms(keyId)),
+      runner(p => ({ ...p, env: { ...p.env, [ENV.S3_SSE]: 'aws:kms', [ENV.S3_SSE_KMS_KEY_ID]: keyId } }))]);
   }
 
   test.each(cases)('%s', (_what, atSynth, atRun) => {

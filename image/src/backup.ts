@@ -6,11 +6,12 @@ import { Readable } from 'node:stream';
 import { storageNow } from './clock';
 import { COMPRESSION_SUFFIX, checkCompressor } from './compress';
 import { BackupConfig } from './config';
+import { ENCRYPTION_FORMAT, ENCRYPTION_SUFFIX, checkEncryptor } from './encrypt';
 import { DumpCommand, DumpPlan } from './engines/engine';
 import { allSettledOrFirstError, describeError } from './errors';
 import { backupKey, manifestKey } from './key';
 import { Logger } from './log';
-import { Manifest, MANIFEST_FORMAT_VERSION } from './manifest';
+import { ENCRYPTED_MANIFEST_FORMAT_VERSION, Manifest, MANIFEST_FORMAT_VERSION } from './manifest';
 import { DumpStreamResult, StorageStoppedReadingError, startDumpStream } from './pipeline';
 import { version as RUNNER_VERSION } from '../../package.json';
 import { Storage, StoredObject } from './storage/storage';
@@ -51,18 +52,22 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     destination: storage.location,
     name: config.name,
     compression: config.compression,
+    encryption: config.ageRecipients ? { format: ENCRYPTION_FORMAT, recipients: config.ageRecipients } : null,
     toolArgs: config.toolArgs,
     runnerVersion: RUNNER_VERSION,
   });
 
   // Everything that can be checked is checked before the dump starts and anything is written,
   // the pod's clock included: it names the backup, and a wrong name misleads whoever reads it.
+  // With recipients, age must run: a backup is never stored unencrypted in its place.
   const [plan] = await allSettledOrFirstError([
     engine.backup.preflight() as Promise<DumpPlan>, storageNow(storage, signal), checkCompressor(config.compression, env),
+    config.ageRecipients ? checkEncryptor(env) : Promise.resolve(undefined),
   ]);
   signal.throwIfAborted();
 
-  const key = backupKey(storage.seriesPrefix(config.name), `${engine.descriptor.extension}${COMPRESSION_SUFFIX[config.compression]}`, startedAt);
+  const extension = `${engine.descriptor.extension}${COMPRESSION_SUFFIX[config.compression]}${config.ageRecipients ? ENCRYPTION_SUFFIX : ''}`;
+  const key = backupKey(storage.seriesPrefix(config.name), extension, startedAt);
   log.info('dump starting', {
     key, tool: plan.tool, server: plan.server, estimatedBytes: plan.estimatedBytes ?? null,
   });
@@ -79,7 +84,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const finishedAt = new Date();
   const durationSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
   const manifest: Manifest = {
-    formatVersion: MANIFEST_FORMAT_VERSION,
+    formatVersion: config.ageRecipients ? ENCRYPTED_MANIFEST_FORMAT_VERSION : MANIFEST_FORMAT_VERSION,
     engine: engine.name,
     database: engine.database ?? null,
     key,
@@ -94,6 +99,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     finishedAt: finishedAt.toISOString(),
     durationSeconds,
     runner: { version: RUNNER_VERSION },
+    ...(config.ageRecipients ? { encryption: { format: ENCRYPTION_FORMAT, recipients: config.ageRecipients } } : {}),
   };
   const mKey = manifestKey(key);
   try {
@@ -110,7 +116,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
 
 async function dumpAndStore(options: BackupOptions, cmd: DumpCommand, key: string, sizeHint: number | undefined) {
   const { config, storage, env, log, signal } = options;
-  const stream = startDumpStream(cmd, config.compression, env, log);
+  const stream = startDumpStream(cmd, config.compression, env, log, config.ageRecipients);
   const onAbort = () => stream.fail(signal.reason as Error);
   signal.addEventListener('abort', onAbort);
   if (signal.aborted) onAbort();
@@ -118,7 +124,7 @@ async function dumpAndStore(options: BackupOptions, cmd: DumpCommand, key: strin
   const started = Date.now();
   const progress = setInterval(() => {
     const seconds = (Date.now() - started) / 1000;
-    // Stored (compressed) bytes: zstd reads the dump tool's output directly, so the raw count is
+    // Stored (compressed, encrypted) bytes: zstd reads the dump tool's output directly, so the raw count is
     // known only at the end.
     log.info('progress', {
       bytes: stream.bytes,

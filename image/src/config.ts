@@ -6,6 +6,7 @@
  */
 import { Args, parseArgs } from './args';
 import { CheckSettings, readCheckSettings } from './check';
+import { ageIdentityFileFromEnv } from './decrypt';
 import { createEngine } from './engines';
 import { Engine } from './engines/engine';
 import { ConfigError, capabilityError } from './errors';
@@ -14,11 +15,12 @@ import { RetentionPolicy } from './retention';
 import { DEFAULT_STALL_TIMEOUT_MS } from './storage/stall';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from './storage/storage';
 import { readVerifyAssertions } from './verify';
+import { ageRecipientsFromText } from '../../lib/age';
 import { COMMAND, COMPRESSIONS, CompressionName, ENV, RETENTION_COUNT_ENV } from '../../lib/contract';
 import { ENGINE_NAMES, ENGINE_REGISTRY, EngineName, engineDescriptor } from '../../lib/registry';
 import {
   booleanFromText, bucketName, countFromText, endpointUrl, keyPrefix, maxClockSkewSeconds, nonEmpty, passThroughArgs, regionName,
-  seriesName, stallTimeoutSeconds,
+  kmsKeyId, seriesName, stallTimeoutSeconds,
 } from '../../lib/rules';
 import { AssertionSpec } from '../../lib/verify-assertions';
 
@@ -44,7 +46,15 @@ export interface S3Destination extends DestinationBase {
   readonly region: string;
   readonly endpoint?: string;
   readonly forcePathStyle: boolean;
+  /** Server-side encryption asked for on every upload (BACKUP_S3_SSE); undefined: the bucket's default. */
+  readonly serverSideEncryption?: S3ServerSideEncryption;
 }
+
+/** S3 server-side encryption: S3-managed keys (SSE-S3), or KMS (SSE-KMS) with a key or the bucket's default KMS key. */
+export type S3ServerSideEncryption = { readonly type: 'AES256' } | { readonly type: 'aws:kms'; readonly kmsKeyId?: string };
+
+/** The values of BACKUP_S3_SSE. */
+export const S3_SSE_TYPES = ['aws:kms', 'AES256'] as const;
 
 export interface FileDestination extends DestinationBase {
   readonly kind: 'file';
@@ -68,6 +78,11 @@ export interface BackupConfig extends SeriesConfig {
   readonly compression: CompressionName;
   /** Checked pass-through arguments for the dump tool. */
   readonly toolArgs: readonly string[];
+  /**
+   * BACKUP_AGE_RECIPIENTS: the age recipients (public keys) the stored object is encrypted to;
+   * undefined when the variable is unset (not encrypted).
+   */
+  readonly ageRecipients?: readonly string[];
   /** Applied after a successful backup; undefined when no KEEP_* variable is set. */
   readonly retention?: RetentionPolicy;
   readonly incompleteMinAgeMs: number;
@@ -97,6 +112,8 @@ export interface RestoreConfig extends SeriesConfig {
   /** Restore into a target that already has tables (or collections). */
   readonly force: boolean;
   readonly progressIntervalMs: number;
+  /** BACKUP_AGE_IDENTITY_FILE: the age identity that decrypts encrypted backups (read when the restore starts). */
+  readonly ageIdentityFile?: string;
 }
 
 export interface VerifyConfig extends SeriesConfig {
@@ -113,6 +130,8 @@ export interface VerifyConfig extends SeriesConfig {
   readonly progressIntervalMs: number;
   /** Metrics and notifications (report.ts). */
   readonly reporting: ReportingConfig;
+  /** BACKUP_AGE_IDENTITY_FILE: the age identity that decrypts encrypted backups (read when the restore starts). */
+  readonly ageIdentityFile?: string;
 }
 
 export interface CheckConfig extends SeriesConfig {
@@ -149,6 +168,7 @@ export function loadRunConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
         engine,
         compression: readCompression(env),
         toolArgs: passThroughArgs('dump-tool arguments', engine.name, 'dump', args.toolArgs),
+        ageRecipients: readAgeRecipients(env),
         retention: readRetention(env),
         incompleteMinAgeMs: readIncompleteMinAgeMs(env),
         progressIntervalMs: readProgressInterval(env),
@@ -177,6 +197,7 @@ export function loadRunConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
         toolArgs: passThroughArgs('restore-tool arguments', name, 'restore', args.toolArgs),
         force: booleanFromText(ENV.RESTORE_FORCE, env[ENV.RESTORE_FORCE], false),
         progressIntervalMs: readProgressInterval(env),
+        ageIdentityFile: ageIdentityFileFromEnv(env),
       };
     }
     case COMMAND.VERIFY: {
@@ -192,6 +213,7 @@ export function loadRunConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
         ref: args.ref,
         progressIntervalMs: readProgressInterval(env),
         reporting: readReportingConfig(env),
+        ageIdentityFile: ageIdentityFileFromEnv(env),
       };
     }
     case COMMAND.CHECK:
@@ -223,6 +245,15 @@ function readCompression(env: NodeJS.ProcessEnv): CompressionName {
     throw new ConfigError(`${ENV.COMPRESSION}: '${compression}' is unknown; use one of ${COMPRESSIONS.join(', ')} (default zstd).`);
   }
   return compression as CompressionName;
+}
+
+/**
+ * BACKUP_AGE_RECIPIENTS, one public key per line; undefined when unset. Set but blank is an error,
+ * not "unencrypted": an empty ConfigMap key or a templating slip must not silently store plaintext.
+ */
+function readAgeRecipients(env: NodeJS.ProcessEnv): readonly string[] | undefined {
+  const raw = env[ENV.AGE_RECIPIENTS];
+  return raw === undefined ? undefined : ageRecipientsFromText(ENV.AGE_RECIPIENTS, raw);
 }
 
 /** A count variable; undefined when unset or empty. */
@@ -270,7 +301,12 @@ function readProgressInterval(env: NodeJS.ProcessEnv): number {
 function readDestination(env: NodeJS.ProcessEnv): Destination {
   const raw = nonEmpty(ENV.DESTINATION, env[ENV.DESTINATION], "'s3://bucket/prefix' or 'file:///mounted/path'");
   if (raw.startsWith('s3://')) return readS3(env, raw);
-  if (raw.startsWith('file://')) return readFile(raw);
+  if (raw.startsWith('file://')) {
+    for (const variable of [ENV.S3_SSE, ENV.S3_SSE_KMS_KEY_ID]) {
+      if (env[variable]) throw new ConfigError(`${variable}: S3 server-side encryption applies to s3:// destinations only, and ${ENV.DESTINATION} is '${raw}'; remove ${variable}.`);
+    }
+    return readFile(raw);
+  }
   throw new ConfigError(`${ENV.DESTINATION}: '${raw}' must start with 's3://' (e.g. s3://my-bucket/backups) or 'file://' (e.g. file:///backup).`);
 }
 
@@ -283,7 +319,25 @@ function readS3(env: NodeJS.ProcessEnv, raw: string): S3Destination {
   const endpointRaw = env[ENV.AWS_ENDPOINT_URL_S3];
   const endpoint = endpointRaw ? endpointUrl(ENV.AWS_ENDPOINT_URL_S3, endpointRaw) : undefined;
   const forcePathStyle = booleanFromText(ENV.S3_FORCE_PATH_STYLE, env[ENV.S3_FORCE_PATH_STYLE], false);
-  return { kind: 's3', bucket, prefix, region, endpoint, forcePathStyle };
+  return { kind: 's3', bucket, prefix, region, endpoint, forcePathStyle, serverSideEncryption: readServerSideEncryption(env) };
+}
+
+/** BACKUP_S3_SSE and BACKUP_S3_SSE_KMS_KEY_ID; undefined when neither is set. */
+function readServerSideEncryption(env: NodeJS.ProcessEnv): S3ServerSideEncryption | undefined {
+  const type = env[ENV.S3_SSE];
+  const keyId = env[ENV.S3_SSE_KMS_KEY_ID];
+  if (!type) {
+    if (keyId) throw new ConfigError(`${ENV.S3_SSE_KMS_KEY_ID}: set only with ${ENV.S3_SSE}=aws:kms; set ${ENV.S3_SSE}=aws:kms too, or remove it.`);
+    return undefined;
+  }
+  if (!(S3_SSE_TYPES as readonly string[]).includes(type)) {
+    throw new ConfigError(`${ENV.S3_SSE}: '${type}' is unknown; use 'aws:kms' (SSE-KMS, with ${ENV.S3_SSE_KMS_KEY_ID} or the bucket's default KMS key) or 'AES256' (SSE-S3, S3-managed keys).`);
+  }
+  if (type === 'AES256') {
+    if (keyId) throw new ConfigError(`${ENV.S3_SSE_KMS_KEY_ID}: a KMS key goes with ${ENV.S3_SSE}=aws:kms, not '${type}'; remove it, or set ${ENV.S3_SSE}=aws:kms.`);
+    return { type };
+  }
+  return keyId ? { type: 'aws:kms', kmsKeyId: kmsKeyId(ENV.S3_SSE_KMS_KEY_ID, keyId) } : { type: 'aws:kms' };
 }
 
 function readFile(raw: string): FileDestination {

@@ -1,6 +1,7 @@
 /**
  * Object keys: `<series prefix><UTC timestamp>-<8 hex>.<ext>`, where the storage gives the series
- * prefix (`<prefix>/<name>/`). The timestamp is the pod's clock at the start, for people reading a
+ * prefix (`<prefix>/<name>/`) and `<ext>` is the engine's extension, the compression's suffix and,
+ * for an age-encrypted backup, `.age` (`pgdump.zst.age`). The timestamp is the pod's clock at the start, for people reading a
  * listing (the run refuses to start when that clock disagrees with the storage's); order, periods
  * and ages come from the times the storage records (catalog.ts). The random part makes two runs in
  * the same second distinct, so a key is never reused and nothing is overwritten.

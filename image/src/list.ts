@@ -76,6 +76,9 @@ export async function runList(
       engine: m.engine,
       database: m.database,
       compression: m.compression,
+      // Who can decrypt it: the recipients' public keys, readable without any identity.
+      encrypted: m.encryption !== undefined,
+      ...(m.encryption ? { recipients: m.encryption.recipients } : {}),
       format: m.format,
       tool: m.tool,
       server: m.server,

@@ -9,7 +9,22 @@ import { ServerInfo, ToolInfo } from './engines/engine';
 import { COMPRESSIONS, CompressionName } from '../../lib/contract';
 import { ENGINE_NAMES, EngineName } from '../../lib/registry';
 
+/** The format of an unencrypted backup's manifest. */
 export const MANIFEST_FORMAT_VERSION = 1;
+/**
+ * The format of an encrypted backup's manifest (it has `encryption`). A runner that reads format 1
+ * only refuses it, instead of handing age ciphertext to a restore tool.
+ */
+export const ENCRYPTED_MANIFEST_FORMAT_VERSION = 2;
+/** The formats this runner reads. */
+export const MANIFEST_FORMAT_VERSIONS: readonly number[] = [MANIFEST_FORMAT_VERSION, ENCRYPTED_MANIFEST_FORMAT_VERSION];
+
+/** How the stored object is encrypted: an age file to these recipients (public keys). */
+export interface ManifestEncryption {
+  readonly format: 'age';
+  /** The recipients' public keys (`age1…`, `ssh-ed25519 …`, `ssh-rsa …`), as the backup pod had them. */
+  readonly recipients: readonly string[];
+}
 
 export interface Manifest {
   readonly formatVersion: number;
@@ -17,12 +32,13 @@ export interface Manifest {
   readonly database: string | null;
   /** The data object's key, relative to the bucket or directory. */
   readonly key: string;
-  /** Stored size (after compression). */
+  /** Stored size (after compression and encryption). */
   readonly bytes: number;
   /** Bytes the dump tool wrote, before compression; null if the compressor could not report it. */
   readonly rawBytes: number | null;
-  /** sha256 of the stored bytes, hex. */
+  /** sha256 of the stored bytes (the age file when encrypted), hex. */
   readonly sha256: string;
+  /** The compression of the dump; when encrypted, of the plaintext inside the age file. */
   readonly compression: CompressionName;
   /** The engine's stored format (its registry entry's `format`): which tool reads it back. */
   readonly format: string;
@@ -32,6 +48,8 @@ export interface Manifest {
   readonly finishedAt: string;
   readonly durationSeconds: number;
   readonly runner: { readonly version: string };
+  /** Present if and only if the stored object is an age file (formatVersion 2). */
+  readonly encryption?: ManifestEncryption;
 }
 
 /** A manifest that is not JSON, or not what MANIFEST_SCHEMA describes. */
@@ -57,6 +75,14 @@ export const time: Check = v => (typeof v === 'string' && !Number.isNaN(Date.par
 export const sha256: Check = v => (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? undefined : `must be 64 lowercase hex digits, got ${shown(v)}`);
 export const oneOf = (values: readonly string[]): Check => v => (values.includes(v as string) ? undefined : `must be one of ${values.join(', ')}, got ${shown(v)}`);
 export const orNull = (check: Check): Check => v => (v === null ? undefined : check(v) && `${check(v)} or null`);
+export const nonEmptyList = (check: Check): Check => v => {
+  if (!Array.isArray(v) || v.length === 0) return `must be a non-empty list, got ${shown(v)}`;
+  for (const [i, item] of v.entries()) {
+    const problem = check(item);
+    if (problem) return `[${i}] ${problem}`;
+  }
+  return undefined;
+};
 export const object = (fields: Record<string, Check>): Check => v => {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return `must be an object, got ${shown(v)}`;
   for (const [name, check] of Object.entries(fields)) {
@@ -75,12 +101,12 @@ interface Field {
   readonly required: boolean;
 }
 
-/** Every field of a format-1 manifest. Fields it does not name are ignored. */
+/** Every field of a format-1 or format-2 manifest. Fields it does not name are ignored. */
 export const MANIFEST_SCHEMA: { readonly [K in keyof Manifest]: Field } = {
   formatVersion: {
     required: true,
-    check: v => (v === MANIFEST_FORMAT_VERSION ? undefined
-      : `is ${shown(v)}; this runner reads format ${MANIFEST_FORMAT_VERSION} only (was the backup made by a newer runner? restore it with that version's image)`),
+    check: v => (MANIFEST_FORMAT_VERSIONS.includes(v as number) ? undefined
+      : `is ${shown(v)}; this runner reads formats ${MANIFEST_FORMAT_VERSIONS.join(' and ')} only (was the backup made by a newer runner? restore it with that version's image)`),
   },
   engine: { required: true, check: oneOf(ENGINE_NAMES) },
   database: { required: true, check: orNull(string) },
@@ -96,6 +122,8 @@ export const MANIFEST_SCHEMA: { readonly [K in keyof Manifest]: Field } = {
   finishedAt: { required: false, check: time },
   durationSeconds: { required: false, check: seconds },
   runner: { required: false, check: object({ version: string }) },
+  // Required by format 2, absent from format 1: parseManifest checks that pairing.
+  encryption: { required: false, check: object({ format: oneOf(['age']), recipients: nonEmptyList(nonEmptyString) }) },
 };
 
 /**
@@ -123,6 +151,14 @@ export function parseManifest(key: string, text: string): Manifest {
     if (problem) problems.push(`${name} ${problem}`);
     // An unknown version may mean anything in its other fields: say that alone.
     if (name === 'formatVersion' && problem) break;
+  }
+  if (problems.length === 0) {
+    const encrypted = fields.encryption !== undefined;
+    if (fields.formatVersion === ENCRYPTED_MANIFEST_FORMAT_VERSION && !encrypted) {
+      problems.push(`encryption is missing; a format-${ENCRYPTED_MANIFEST_FORMAT_VERSION} manifest describes an encrypted backup`);
+    } else if (fields.formatVersion === MANIFEST_FORMAT_VERSION && encrypted) {
+      problems.push(`formatVersion is ${MANIFEST_FORMAT_VERSION} but encryption is set; an encrypted backup's manifest is format ${ENCRYPTED_MANIFEST_FORMAT_VERSION}`);
+    }
   }
   if (problems.length) throw new ManifestError(`manifest ${key} is not valid: ${problems.join('; ')}`);
   return fields as unknown as Manifest;

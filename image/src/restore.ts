@@ -1,7 +1,9 @@
 /**
  * One restore: resolve the backup, check the target (preflight only), check the stored object
  * against its manifest end to end, and only then stream it again, checked again, through the
- * decompressor into the engine's restore tool.
+ * decompressor into the engine's restore tool. An encrypted backup (an age file, decrypt.ts) needs
+ * the identity of one of its recipients, checked before the target is touched, and goes through
+ * `age -d` before the decompressor.
  *
  * Nothing downstream ever sees a clean end of input unless everything upstream succeeded: a
  * restore tool reading a truncated stream could otherwise commit it (psql --single-transaction
@@ -13,6 +15,10 @@ import { Readable, Transform, TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Catalog, CatalogEntry, chooseBackup, readCatalog } from './catalog';
 import { Decompressor, checkCompressor, startDecompressor } from './compress';
+import {
+  AgeIdentity, DecryptionError, ageIdentityFileFromEnv, checkIdentityOpensHeader, loadAgeIdentity, requireIdentityFor, startDecryptor,
+} from './decrypt';
+import { checkEncryptor } from './encrypt';
 import { Engine, RestoreCommand, RestorePlan } from './engines/engine';
 import { ConfigError, allSettledOrFirstError, capabilityError, describeError } from './errors';
 import { HashCheck, IntegrityError, checkStoredObject } from './integrity';
@@ -85,8 +91,16 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   if (entry.storedBytes !== manifest.bytes) {
     throw new IntegrityError(`${entry.key} is ${entry.storedBytes} bytes but its manifest records ${manifest.bytes}: the object is truncated or was changed`);
   }
+  // A given identity is checked even for an unencrypted backup: it is configuration, and broken
+  // configuration fails now rather than at the first encrypted backup.
+  const identityFile = ageIdentityFileFromEnv(o.env);
+  const loaded = identityFile === undefined ? undefined : await loadAgeIdentity(identityFile, o.env, signal);
+  const identity = requireIdentityFor(entry.id, manifest, loaded);
+  if (identity) log.info('backup is encrypted', { format: 'age', recipients: manifest.encryption?.recipients, identity: identity.file, identityRecipients: identity.recipients ?? null });
 
-  const [target] = await allSettledOrFirstError([restore.preflight(), checkCompressor(manifest.compression, o.env)]);
+  const [target] = await allSettledOrFirstError([
+    restore.preflight(), checkCompressor(manifest.compression, o.env), identity ? checkEncryptor(o.env) : Promise.resolve(undefined),
+  ]);
   log.info('restore target', { tool: target.tool, server: target.server, existingTables: target.existingTables ?? null });
   if (target.existingTables && !o.force) {
     throw new ConfigError(`the target database ${engine.database ?? ''} already has ${target.existingTables} tables or other relations; restore into an empty database, or set ${ENV.RESTORE_FORCE}=true to restore into it anyway`);
@@ -98,10 +112,14 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     throw signal.aborted ? signal.reason : err;
   });
   log.info('integrity verified', { key: entry.key, bytes: manifest.bytes, sha256: manifest.sha256, seconds });
+  if (identity) {
+    await checkIdentityOpensHeader(storage, manifest, entry.id, identity, o.env, signal);
+    log.info('identity opens the age header', { key: entry.key, identity: identity.file });
+  }
 
   const cmd = await restore.restoreCommand(target, o.extraArgs, { database: manifest.database });
   try {
-    await streamRestore(o, manifest, cmd);
+    await streamRestore(o, manifest, cmd, identity);
     // Every step exited 0 and the whole object passed its checksum: only now is the result made
     // visible, where the engine needs a step for that (e.g. an RDB file renamed into place).
     if (cmd.commit) {
@@ -177,7 +195,7 @@ export class CompressionCheck extends Transform {
   }
 }
 
-async function streamRestore(o: RestoreOptions, manifest: Manifest, cmd: RestoreCommand): Promise<void> {
+async function streamRestore(o: RestoreOptions, manifest: Manifest, cmd: RestoreCommand, identity: AgeIdentity | undefined): Promise<void> {
   const { storage, env, log, signal } = o;
   const observed: Observed[] = [];
   let stopping = false;
@@ -201,6 +219,9 @@ async function streamRestore(o: RestoreOptions, manifest: Manifest, cmd: Restore
   const check = new HashCheck(manifest, 'second read, while restoring');
   const decompressor = startDecompressor(manifest.compression, env);
   processes.push(decompressor);
+  // Encrypted: storage → checksum → age -d → compression check → decompressor.
+  const decryptor = identity ? startDecryptor(manifest, identity, env) : undefined;
+  if (decryptor) processes.push(decryptor);
   // The storage's own failure (a reset, a stall) is a cause; the body also errors when the
   // pipeline tears it down after a failure downstream, which is not.
   let storageError: Error | undefined;
@@ -208,17 +229,24 @@ async function streamRestore(o: RestoreOptions, manifest: Manifest, cmd: Restore
   body.once('error', (err: Error) => {
     if (!downstreamErrored && !stopping) storageError = err;
   });
-  decompressor.input.once('error', () => {
+  (decryptor?.input ?? decompressor.input).once('error', () => {
     downstreamErrored = true;
   });
-  const downloaded = pipeline(body, check, new CompressionCheck(manifest), decompressor.input);
-  downloaded.catch((err: Error) => fail(!(err instanceof IntegrityError || err instanceof CompressionMismatchError || err === storageError))(err));
+  const isCause = (err: Error) => err instanceof IntegrityError || err instanceof CompressionMismatchError || err === storageError;
+  const downloaded = decryptor
+    ? pipeline(body, check, decryptor.input)
+    : pipeline(body, check, new CompressionCheck(manifest), decompressor.input);
+  downloaded.catch((err: Error) => fail(!isCause(err))(err));
+  const decrypted = decryptor ? pipeline(decryptor.output, new CompressionCheck(manifest), decompressor.input) : Promise.resolve();
+  decrypted.catch((err: Error) => fail(!isCause(err))(err));
+  decryptor?.done.catch(fail(false));
   const decompressed = decompressor.done.then(() => undefined, (err: Error) => err);
   decompressor.done.catch(fail(false));
 
-  const tasks: Array<Promise<unknown>> = [downloaded, decompressor.done];
+  const upstreamSteps = [downloaded, decrypted, ...(decryptor ? [decryptor.done] : []), decompressor.done];
+  const tasks: Array<Promise<unknown>> = [...upstreamSteps];
   let upstream: Readable = decompressor.output;
-  let upstreamOk: Promise<unknown> = Promise.all([downloaded, decompressor.done]);
+  let upstreamOk: Promise<unknown> = Promise.all(upstreamSteps);
   let filters: Transform[] = [];
   for (const step of cmd.steps) {
     if (step.kind === 'filter') {
@@ -254,13 +282,17 @@ async function streamRestore(o: RestoreOptions, manifest: Manifest, cmd: Restore
     // The first pass matched, so the object changed between the two reads.
     throw new IntegrityError(`${cause.message}; the restore tool was stopped before the end of its input, its transaction should have rolled back, but check the target`, { cause });
   }
+  if (cause instanceof DecryptionError) {
+    throw new DecryptionError(`${cause.message}, although it matches its manifest's sha256 (written damaged, or replaced together with its manifest); `
+      + 'the restore tool was stopped before the end of its input, its transaction should have rolled back, but check the target', { cause });
+  }
   throw cause;
 }
 
 /**
  * Which of the failures seen during a restore is the cause, most telling first: the stored object
- * changed or is not what its manifest says; the storage failed; a tool reported an error and
- * exited (its error line, not the broken pipe it left behind, often seen first); the decompressor
+ * changed or is not what its manifest says; the storage failed; age found the ciphertext damaged
+ * or cut short; a tool reported an error and exited (its error line, not the broken pipe it left behind, often seen first); the decompressor
  * rejected the data; a tool exited on its own; whatever came first.
  */
 function pickCause(observed: readonly Observed[], storageError: Error | undefined, decompressorError: Error | undefined): Error {
@@ -269,6 +301,7 @@ function pickCause(observed: readonly Observed[], storageError: Error | undefine
   return errors.find(e => e instanceof IntegrityError)
     ?? errors.find(e => e instanceof CompressionMismatchError)
     ?? storageError
+    ?? errors.find(e => e instanceof DecryptionError)
     ?? errors.find(e => ownExit(e) && e.errorLine !== undefined)
     ?? decompressorError
     ?? errors.find(ownExit)

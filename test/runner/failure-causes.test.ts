@@ -65,7 +65,7 @@ describe('a manifest is checked against its schema when read', () => {
     ['an array', [valid], 'it must be a JSON object, got an array'],
     ['a string', '"manifest"', 'it must be a JSON object, got "manifest"'],
     ['a number', 5, 'it must be a JSON object, got 5'],
-    ['an unknown formatVersion', { ...valid, formatVersion: 2, bytes: 'many' }, 'formatVersion is 2; this runner reads format 1 only'],
+    ['an unknown formatVersion', { ...valid, formatVersion: 3, bytes: 'many' }, 'formatVersion is 3; this runner reads formats 1 and 2 only'],
     ['no formatVersion', { ...valid, formatVersion: undefined }, 'formatVersion is missing'],
     ['bytes as a string', { ...valid, bytes: '10' }, 'bytes must be a whole number of bytes, got "10"'],
     ['negative bytes', { ...valid, bytes: -1 }, 'bytes must be a whole number of bytes, got -1'],
@@ -322,7 +322,7 @@ describeIntegration('the final line of a failed restore or a stalled transfer, P
 
   test.each<[string, string, string]>([
     ['null', 'null', 'it must be a JSON object, got null'],
-    ['an unknown formatVersion', '{"formatVersion": 7}', 'formatVersion is 7; this runner reads format 1 only'],
+    ['an unknown formatVersion', '{"formatVersion": 7}', 'formatVersion is 7; this runner reads formats 1 and 2 only'],
     ['bytes as a string', '', 'bytes must be a whole number of bytes, got "1"'],
   ])('a manifest that is %s: "manifest <key> is not valid", exit 1', async (_what, text, problem) => {
     const { id, key } = await backup();

@@ -27,6 +27,9 @@ import {
   type RunAs,
 } from './proc';
 
+/** A KMS key id the test radosgw's built-in test KMS knows (SSE-KMS with it works). */
+export const S3_TEST_KMS_KEY_ID = 'testkey-1';
+
 /** How a test reaches the S3 endpoint (also what global-setup publishes through process.env). */
 export interface S3Connection {
   /** http://127.0.0.1:PORT; use path-style addressing. */
@@ -162,6 +165,11 @@ admin_socket = ${d}/run/$name.$pid.asok
 [client.rgw.a]
 rgw_frontends = beast endpoint=127.0.0.1:${o.rgwPort}
 rgw_data = ${d}/rgw
+# Server-side encryption (the runner's BACKUP_S3_SSE tests): SSE-KMS over plain HTTP, with the
+# keys from radosgw's built-in test KMS backend. Pacific has no SSE-S3 (AES256).
+rgw_crypt_require_ssl = false
+rgw_crypt_s3_kms_backend = testing
+rgw_crypt_s3_kms_encryption_keys = ${S3_TEST_KMS_KEY_ID}=${randomBytes(32).toString('base64')}
 `;
 }
 

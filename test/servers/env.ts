@@ -27,6 +27,8 @@ export type Need = ServerKind | `image:${EngineName}` | 'root' | Tool;
 export const TOOLS = {
   /** Prometheus' rule checker and unit-test runner (Debian's `prometheus` package). */
   promtool: '/usr/bin/promtool',
+  /** age and age-keygen (Debian's `age` package): encryption interoperability. */
+  age: '/usr/bin/age',
 } as const;
 export type Tool = keyof typeof TOOLS;
 

@@ -7,7 +7,7 @@ import { addAbortSignal, Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand,
   ListMultipartUploadsCommand, ListMultipartUploadsCommandOutput, ListObjectsV2Command,
-  ListObjectsV2CommandOutput, S3Client, UploadPartCommand,
+  ListObjectsV2CommandOutput, S3Client, ServerSideEncryption, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { S3Destination } from '../config';
@@ -110,7 +110,10 @@ export class S3Storage implements Storage {
       leavePartsOnError: false,
       // If-None-Match also guards the final write (PutObject or CompleteMultipartUpload) on servers
       // that support conditional writes; the HEAD above covers the others.
-      params: { Bucket: this.dest.bucket, Key: key, Body: addAbortSignal(signal, body), ContentType: options.contentType, IfNoneMatch: '*' },
+      // Server-side encryption goes on the PutObject or CreateMultipartUpload; parts inherit it.
+      params: {
+        Bucket: this.dest.bucket, Key: key, Body: addAbortSignal(signal, body), ContentType: options.contentType, IfNoneMatch: '*', ...sseParams(this.dest),
+      },
     });
     try {
       // Upload.abort() is never called: done() would reject before the upload's own cleanup ran.
@@ -275,6 +278,18 @@ function abortingPartUploads(client: S3Client, signal: AbortSignal): S3Client {
       );
     },
   });
+}
+
+/**
+ * The request parameters of the destination's server-side encryption (BACKUP_S3_SSE): sent on every
+ * upload the runner makes (data, manifests, verify results), so no object depends on the bucket's
+ * default encryption alone.
+ */
+export function sseParams(dest: Pick<S3Destination, 'serverSideEncryption'>): { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string } {
+  const sse = dest.serverSideEncryption;
+  if (!sse) return {};
+  if (sse.type === 'AES256') return { ServerSideEncryption: 'AES256' };
+  return sse.kmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: sse.kmsKeyId } : { ServerSideEncryption: 'aws:kms' };
 }
 
 /**
