@@ -164,13 +164,16 @@ export function ageRecipient(field: string, text: string): string {
   if (typeof text !== 'string') fail(field, `expected a string, got ${typeof text}; ${FIX}.`);
   const value = text.trim();
   if (value === '') fail(field, `a recipient is empty; ${FIX}.`);
-  // Never echo a private key: not even a prefix of it beyond its well-known marker.
-  if (/^age-secret-key-/i.test(value)) {
+  // Never echo a private key: not even a prefix of it beyond its well-known marker. Anywhere in
+  // the value, not only at its start: an SSH line's comment is free text and reaches the CronJob.
+  if (/age-secret-key-/i.test(value)) {
     fail(field, 'this is an age PRIVATE key (AGE-SECRET-KEY-1…), not a recipient. It must never be put in a backup CronJob: give its public key instead (`age-keygen -y key.txt` prints it), and keep the private key in a Secret for restore and verify only (BackupDecryption.ageIdentity).');
   }
-  if (/PRIVATE KEY/.test(value)) {
+  if (/PRIVATE KEY/i.test(value)) {
     fail(field, 'this is a PRIVATE key, not a recipient. It must never be put in a backup CronJob: give the public key (the .pub file, or `ssh-keygen -y -f key` / `age-keygen -y key.txt`).');
   }
+  // One recipient is one line: a line break would smuggle a second (unchecked) line into the list.
+  if (/[\r\n\0]/.test(value)) fail(field, `a recipient must be one line; give each recipient as its own list item. ${FIX}.`);
   if (value.startsWith('ssh-ed25519') || value.startsWith('ssh-rsa')) {
     const type = value.startsWith('ssh-ed25519') ? 'ssh-ed25519' : 'ssh-rsa';
     if (!/^ssh-(ed25519|rsa)[ \t]/.test(value)) fail(field, `'${value.slice(0, 20)}…' is not '${type} <key> [comment]'; ${FIX}.`);

@@ -9,8 +9,6 @@ import { RuleError } from './rules';
 import { IBackupSeries } from './series';
 import { booleanProp, durationProp, withConstructPath } from './validation';
 
-/** The longest `maxAge` the runner accepts (BACKUP_CHECK_MAX_AGE_SECONDS): ten years. */
-const MAX_MAX_AGE_SECONDS = 315_360_000;
 
 /** Props for `BackupCheckCronJob`. */
 export interface BackupCheckCronJobProps extends ScheduledJobOptions {
@@ -107,11 +105,7 @@ function maxAgeOf(maxAge: Duration | undefined, series: IBackupSeries, backupNam
     if (staleAfter === undefined) {
       throw new RuleError(`maxAge: must be set: the series '${backupName}' does not know its backup schedule (BackupSeries.fromName() has none), so there is no default. Give the longest time between two backups plus the time one may take, e.g. Duration.hours(31) for a daily backup with a 6 h activeDeadline, or give the backup construct itself as series.`);
     }
-    return Math.ceil(staleAfter.toSeconds());
+    return rules.checkMaxAgeSeconds('maxAge (the series\' staleAfter)', Math.ceil(staleAfter.toSeconds()));
   }
-  const seconds = rules.wholeSeconds('maxAge', given.toMilliseconds(), 'Duration.hours(26)');
-  if (seconds > MAX_MAX_AGE_SECONDS) {
-    throw new RuleError(`maxAge: ${seconds}s is more than ten years (${MAX_MAX_AGE_SECONDS}s); give the longest time between two backups plus the time one may take, e.g. Duration.hours(26).`);
-  }
-  return seconds;
+  return rules.checkMaxAgeSeconds('maxAge', rules.wholeSeconds('maxAge', given.toMilliseconds(), 'Duration.hours(26)'));
 }

@@ -81,20 +81,34 @@ export function keyPrefix(field: string, value: string | undefined): string {
 
 /** An S3 endpoint `http(s)://host[:port]`; returns its origin. */
 export function endpointUrl(field: string, value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return fail(field, `'${value}' is not a URL; use 'http(s)://host[:port]', e.g. 'http://minio.storage:9000'.`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(field, `'${value}': the scheme must be http or https, e.g. 'https://s3.example.com'.`);
-  // Never echo a URL with credentials: they would land in a log line.
-  if (url.username || url.password) fail(field, 'contains credentials, which would end up in logs and manifests in clear text; remove them and give the keys as credentials.');
-  if (url.search || url.hash) fail(field, `'${value}' must not have a query or fragment.`);
+  const url = httpUrl(field, value, {
+    notUrl: "use 'http(s)://host[:port]', e.g. 'http://minio.storage:9000'",
+    scheme: "e.g. 'https://s3.example.com'",
+    credentials: 'contains credentials, which would end up in logs and manifests in clear text; remove them and give the keys as credentials.',
+    query: 'must not have a query or fragment.',
+  });
   if (url.pathname !== '/' && url.pathname !== '') {
     fail(field, `'${value}': give only scheme, host and port; put the bucket and any path in their own settings.`);
   }
   return url.origin;
+}
+
+/**
+ * An http(s) URL checked in the order that keeps credentials out of every message: a value with
+ * userinfo (`user:password@`) is refused for that first and never echoed, whatever else is wrong.
+ */
+function httpUrl(field: string, value: string, say: { notUrl: string; scheme: string; credentials: string; query: string }): URL {
+  const shown = value.includes('@') ? 'the value (not shown: it may hold credentials)' : `'${value}'`;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return fail(field, `${shown} is not a URL; ${say.notUrl}.`);
+  }
+  if (url.username || url.password) fail(field, say.credentials);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(field, `${shown}: the scheme must be http or https, ${say.scheme}.`);
+  if (url.search || url.hash) fail(field, `${shown} ${say.query}`);
+  return url;
 }
 
 /** An AWS region name. */
@@ -275,15 +289,12 @@ export function maxClockSkewSeconds(field: string, seconds: number): number {
  * query or fragment. Returned without a trailing '/'.
  */
 export function pushgatewayUrl(field: string, value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return fail(field, `'${value}' is not a URL; use 'http(s)://host[:port][/path]', e.g. 'http://pushgateway.monitoring:9091'.`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(field, `'${value}': the scheme must be http or https, e.g. 'http://pushgateway.monitoring:9091'.`);
-  if (url.username || url.password) fail(field, 'contains credentials, which would be stored in the CronJob and logged in clear text; remove them (put the Pushgateway behind a proxy that authenticates the pod instead).');
-  if (url.search || url.hash) fail(field, `'${value}' must not have a query or fragment; the runner appends the grouping key to the path.`);
+  const url = httpUrl(field, value, {
+    notUrl: "use 'http(s)://host[:port][/path]', e.g. 'http://pushgateway.monitoring:9091'",
+    scheme: "e.g. 'http://pushgateway.monitoring:9091'",
+    credentials: 'contains credentials, which would be stored in the CronJob and logged in clear text; remove them (put the Pushgateway behind a proxy that authenticates the pod instead).',
+    query: 'must not have a query or fragment; the runner appends the grouping key to the path.',
+  });
   if (url.pathname.includes('/metrics/job/')) fail(field, `'${value}' already has a grouping key; give only the Pushgateway's base URL, e.g. 'http://pushgateway.monitoring:9091'.`);
   return url.origin + url.pathname.replace(/\/+$/, '');
 }
@@ -335,4 +346,15 @@ export function kmsKeyId(field: string, raw: string): string {
     fail(field, `${shown} is not a KMS key id; give a key id (1234abcd-12ab-34cd-56ef-1234567890ab), a key ARN (arn:aws:kms:…:key/…), an alias (alias/backups) or an alias ARN.`);
   }
   return raw;
+}
+
+/** The longest age a `check` allows (BACKUP_CHECK_MAX_AGE_SECONDS, a check's `maxAge`): ten years. */
+export const MAX_CHECK_AGE_SECONDS = 315_360_000;
+
+/** A check's maximum backup age in whole seconds: 1 to ten years (anything longer is a typo). */
+export function checkMaxAgeSeconds(field: string, seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_CHECK_AGE_SECONDS) {
+    fail(field, `${seconds}s must be between 1 and ${MAX_CHECK_AGE_SECONDS} seconds (ten years), e.g. 111600 for a daily backup (24 h + its activeDeadline + a grace).`);
+  }
+  return seconds;
 }

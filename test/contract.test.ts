@@ -20,6 +20,7 @@ import {
 } from '../lib';
 import { ENV } from '../lib/contract';
 import { ENGINE_REGISTRY } from '../lib/registry';
+import * as rules from '../lib/rules';
 import { RuleError } from '../lib/rules';
 
 /** Public keys only (age-keygen, and an ssh-ed25519 line): recipients are not secrets. */
@@ -352,5 +353,25 @@ describe("the README's environment table", () => {
       ...Object.values(ENGINE_REGISTRY).flatMap(d => Object.values(d.env) as string[]),
     ];
     expect(names.filter(n => !readme.includes(`\`${n}\``))).toEqual([]);
+  });
+});
+
+describe('a URL with credentials is never echoed, whatever else is wrong with it', () => {
+  test.each([
+    'ftp://backup:s3cr3t-pw@gateway:9091',
+    'http://backup:s3cr3t-pw@gateway:badport',
+    'http://backup:s3cr3t-pw@gateway:9091/?x=1',
+    'https://backup:s3cr3t-pw@s3.example.com',
+  ])('%s', url => {
+    for (const rule of [rules.pushgatewayUrl, rules.endpointUrl]) {
+      let message = '';
+      try {
+        rule('FIELD', url);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/^FIELD: /);
+      expect(message).not.toContain('s3cr3t-pw');
+    }
   });
 });

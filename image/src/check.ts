@@ -13,19 +13,17 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Catalog, CatalogEntry, damageOf, readCatalog, readManifest } from './catalog';
 import { formatDuration } from './clock';
-import { ConfigError, describeError } from './errors';
+import { describeError } from './errors';
 import { HashCheck, IntegrityError } from './integrity';
 import { mapLimit } from './list';
 import { Logger } from './log';
 import { Manifest } from './manifest';
 import { Storage } from './storage/storage';
 import { ENV } from '../../lib/contract';
-import { booleanFromText, countFromText } from '../../lib/rules';
+import { booleanFromText, checkMaxAgeSeconds, countFromText } from '../../lib/rules';
 
 /** Manifests read at once, as `list` does. */
 const MANIFEST_CONCURRENCY = 8;
-/** The longest BACKUP_CHECK_MAX_AGE_SECONDS: ten years; anything longer is a typo. */
-const MAX_MAX_AGE_SECONDS = 315_360_000;
 
 export interface CheckSettings {
   /**
@@ -37,17 +35,12 @@ export interface CheckSettings {
   readonly readData: boolean;
 }
 
-/** The check's variables, checked; throws a ConfigError naming the variable. */
+/** The check's variables, checked; throws a RuleError naming the variable. */
 export function readCheckSettings(env: NodeJS.ProcessEnv): CheckSettings {
   const raw = env[ENV.CHECK_MAX_AGE_SECONDS];
   let maxAgeMs: number | undefined;
   if (raw !== undefined && raw !== '') {
-    const seconds = countFromText(ENV.CHECK_MAX_AGE_SECONDS, raw);
-    if (seconds < 1 || seconds > MAX_MAX_AGE_SECONDS) {
-      throw new ConfigError(`${ENV.CHECK_MAX_AGE_SECONDS}: '${raw}' must be between 1 and ${MAX_MAX_AGE_SECONDS} seconds, `
-        + 'e.g. 93600 for a daily backup (24 h + its activeDeadline + a grace); leave it unset for no age check.');
-    }
-    maxAgeMs = seconds * 1000;
+    maxAgeMs = checkMaxAgeSeconds(ENV.CHECK_MAX_AGE_SECONDS, countFromText(ENV.CHECK_MAX_AGE_SECONDS, raw)) * 1000;
   }
   return { maxAgeMs, readData: booleanFromText(ENV.CHECK_READ_DATA, env[ENV.CHECK_READ_DATA], false) };
 }

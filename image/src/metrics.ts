@@ -9,6 +9,7 @@
  * value the stale alert needs), and the backup's, the verify's and the check's metrics of one
  * series live side by side in one group without erasing each other.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from './errors';
 import { Logger } from './log';
 import { RunInfo, RunOutcome, RunReporter } from './report';
@@ -198,24 +199,6 @@ class PushError extends Error {
   }
 }
 
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 async function pushOnce(url: string, body: string, signal: AbortSignal): Promise<void> {
   let res: Response;
   try {
@@ -264,7 +247,7 @@ export async function pushGauges(
         throw new Error(`POST ${shown(url)} ${err.retry ? `failed after ${tries} ${tries === 1 ? 'try' : 'tries'}` : 'failed'}: ${err.message}`);
       }
       onRetry?.(`POST ${shown(url)} try ${tries} of ${retryDelaysMs.length + 1} failed, trying again in ${retryDelaysMs[attempt]} ms: ${err.message}`);
-      await abortableSleep(retryDelaysMs[attempt], signal);
+      await sleep(retryDelaysMs[attempt], undefined, { signal });
     }
   }
 }

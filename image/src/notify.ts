@@ -12,6 +12,7 @@
  * signal aborts (report.ts bounds all reporting at one point of a run).
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, describeError } from './errors';
 import { Logger } from './log';
 import { RunInfo, RunOutcome, RunReporter } from './report';
@@ -130,7 +131,8 @@ async function send(req: Request, retry: RetrySettings, log: Logger, signal: Abo
     if (attempt >= attempts) throw new Error(`${req.what} to ${target} failed after ${attempts} attempts: ${reason}`);
     const delay = retry.retryDelaysMs[attempt - 1];
     log.warn(`${req.what} to ${target} failed (attempt ${attempt} of ${attempts}), retrying in ${delay / 1000}s: ${reason}`);
-    await sleep(delay, signal);
+    // Resolves early when the bound aborts: the loop then stops on the signal.
+    await sleep(delay, undefined, { signal }).catch(() => undefined);
   }
 }
 
@@ -165,19 +167,6 @@ async function attemptOnce(req: Request, timeoutMs: number, signal: AbortSignal)
     clearTimeout(timer);
     signal.removeEventListener('abort', onAbort);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise(resolve => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** `scheme://host[:port]/…`: a target named without its path, query or credentials. */

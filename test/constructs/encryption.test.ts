@@ -384,3 +384,25 @@ describe('S3ServerSideEncryption', () => {
     expect(() => BackupStorage.s3({ bucket: 'backups', serverSideEncryption: 'aws:kms' as any })).toThrow(/^serverSideEncryption: expected an S3ServerSideEncryption/);
   });
 });
+
+describe('a private key hidden inside a recipient is refused too', () => {
+  test.each([
+    ['in an SSH comment', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me AGE-SECRET-KEY-1QQQQ'],
+    ['after a line break', 'age1w99qfac58e3c89hcvegqgj5g0vu00gjy6gl6jx7l8xx80v4xqe0s9j2yc3\nAGE-SECRET-KEY-1QQQQ'],
+    ['in lower case', 'age-secret-key-1qqqq'],
+  ])('%s: refused without echoing it', (_where, recipient) => {
+    let message = '';
+    try {
+      ageRecipient('recipients[0]', recipient);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^recipients\[0\]: this is an age PRIVATE key/);
+    expect(message).not.toMatch(/QQQQ|qqqq/);
+  });
+
+  test('a line break inside one recipient is refused', () => {
+    expect(() => ageRecipient('recipients[0]', 'age1w99qfac58e3c89hcvegqgj5g0vu00gjy6gl6jx7l8xx80v4xqe0s9j2yc3\nage1x'))
+      .toThrow(/^recipients\[0\]: a recipient must be one line/);
+  });
+});

@@ -170,6 +170,7 @@ describe('the throwaway mongod stops when the runner is done', () => {
 
   const waitFor = async (file: string) => {
     for (let i = 0; i < 100 && !fs.existsSync(file); i++) await new Promise(r => setTimeout(r, 50));
+    if (!fs.existsSync(file)) throw new Error(`the stand-in server never wrote ${file}`);
   };
   const SERVER_UNTIL_SIGTERM = `exec node -e '
     const fs = require("fs"); const done = process.env.BACKUP_VERIFY_DONE_FILE;

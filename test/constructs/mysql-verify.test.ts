@@ -182,18 +182,22 @@ describe('the throwaway server stops when the runner is done', () => {
     fs.writeFileSync(path.join(dir, 'bin', 'docker-entrypoint.sh'), `#!/bin/bash\necho "$@" > "${dir}/argv"\n${body}\n`, { mode: 0o755 });
   }
 
+  let stderr = '';
   function start(): Promise<number | null> {
     const server = container(synthVerify(), 'mariadb');
+    stderr = '';
     child = spawn(server.command[0], server.command.slice(1), {
       env: { PATH: `${dir}/bin:${process.env.PATH}`, BACKUP_VERIFY_DONE_FILE: path.join(dir, 'done') },
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', 'pipe'],
       detached: true,
     });
-    return new Promise(resolve => child!.on('exit', code => resolve(code)));
+    child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+    return new Promise(resolve => child!.on('close', code => resolve(code)));
   }
 
   const waitFor = async (file: string) => {
     for (let i = 0; i < 200 && !fs.existsSync(file); i++) await new Promise(r => setTimeout(r, 50));
+    if (!fs.existsSync(file)) throw new Error(`the stand-in server never wrote ${file}`);
   };
   const SERVER_UNTIL_SIGTERM = `exec node -e '
     const fs = require("fs"); const done = process.env.BACKUP_VERIFY_DONE_FILE;
@@ -213,6 +217,7 @@ describe('the throwaway server stops when the runner is done', () => {
   test('a server that dies before the runner is done fails the container', async () => {
     standIn('exit 3');
     expect(await start()).toBe(1);
+    expect(stderr).toContain('mariadb exited before the verification finished');
   }, 20_000);
 });
 

@@ -186,6 +186,7 @@ describe('the throwaway server stops when the runner is done', () => {
 
   const waitFor = async (file: string) => {
     for (let i = 0; i < 100 && !fs.existsSync(file); i++) await new Promise(r => setTimeout(r, 50));
+    if (!fs.existsSync(file)) throw new Error(`the stand-in server never wrote ${file}`);
   };
   // Like postgres, it installs its own SIGINT handler (a shell background job starts with SIGINT ignored).
   // perl (Essential in Debian), not node: node resets inherited signal dispositions to the default

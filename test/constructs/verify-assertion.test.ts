@@ -75,13 +75,14 @@ describe('VerifyAssertion', () => {
 
 describe('the throwaway server supervisor', () => {
   // The script as it runs in the pod, with a stand-in server (sleep) and files in a temp dir.
-  function runScript(startAfterFile: boolean, steps: (dir: string) => void): { code: number; ms: number } {
+  function runScript(startAfterFile: boolean, steps: (dir: string) => void): { code: number; ms: number; started: boolean } {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'supervisor-'));
     const script = supervisorScript({
       name: 'stand-in',
       image: 'x:1',
       uid: 999,
-      start: 'sleep 30',
+      // The stand-in server marks that it started, then runs until it is stopped.
+      start: `touch '${path.join(dir, 'started')}'; sleep 30`,
       stopSignal: 'TERM',
       mounts: {},
       startAfterFile: startAfterFile ? path.join(dir, 'input') : undefined,
@@ -94,13 +95,15 @@ describe('the throwaway server supervisor', () => {
     } catch (err: any) {
       code = err.status ?? -1;
     }
+    const serverStarted = fs.existsSync(path.join(dir, 'started'));
     fs.rmSync(dir, { recursive: true, force: true });
-    return { code, ms: Date.now() - started };
+    return { code, ms: Date.now() - started, started: serverStarted };
   }
 
   test('exits 0 at once when the runner is already done', () => {
     const r = runScript(false, dir => fs.writeFileSync(path.join(dir, 'done'), ''));
     expect(r.code).toBe(0);
+    expect(r.started).toBe(true);
     // Well before the stand-in server's own 30 s: it was stopped, not waited for.
     expect(r.ms).toBeLessThan(15_000);
   }, 45_000);
@@ -108,6 +111,7 @@ describe('the throwaway server supervisor', () => {
   test('a server that needs its input never starts when the runner finishes without writing it', () => {
     const r = runScript(true, dir => fs.writeFileSync(path.join(dir, 'done'), ''));
     expect(r.code).toBe(0);
+    expect(r.started).toBe(false);
     expect(r.ms).toBeLessThan(15_000);
   }, 45_000);
 

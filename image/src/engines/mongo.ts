@@ -18,6 +18,7 @@ import { Logger } from '../log';
 import { withPrivateFile, writePrivateFile } from '../private-file';
 import { Captured, capture, childEnv } from '../proc';
 import { probeFirst } from '../tool';
+import { waitForServer } from '../wait';
 import {
   BackupCapability, CheckResult, DumpPlan, Engine, EngineModule, RestoreCapability, RestoredContents, RestorePlan, RestoreSource,
   VerifyCapability, VerifyTarget,
@@ -259,25 +260,14 @@ async function prepareVerify(
   // The tools connect lazily and wait up to 30 s to select a server; an export of a collection
   // that does not exist exits 0 once the server answers.
   const deadline = Date.now() + serverWaitMs;
-  for (let logged = false; ;) {
+  await waitForServer(async () => {
     const out = await tool(MONGOEXPORT, ['--collection=verify_probe', '--limit=1'], Math.min(PROBE_TIMEOUT_MS, Math.max(deadline - Date.now(), 0) + 5_000))
       .catch((err: Error) => {
         if (signal.aborted || !/did not finish within/.test(err.message)) throw signal.aborted ? signal.reason : err;
         return { code: null, signal: null, stdout: '', stderr: err.message };
       });
-    if (out.code === 0) break;
-    const why = toolError(out, MONGOEXPORT);
-    if (Date.now() > deadline) throw new Error(`the verify server did not accept connections within ${Math.round(serverWaitMs / 1000)} s: ${why}`);
-    if (!logged) log.info('waiting for the verify server', { reason: why });
-    logged = true;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(resolve, 1_000);
-      signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      }, { once: true });
-    });
-  }
+    return out.code === 0 ? undefined : toolError(out, MONGOEXPORT);
+  }, { serverWaitMs, signal, log });
   log.info('verify database chosen', { id: backupId, database: name });
 
   const report = new MongoRestoreReport(name);

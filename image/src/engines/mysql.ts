@@ -14,6 +14,7 @@ import { ConfigError, describeError } from '../errors';
 import { withPrivateFile, writePrivateFile } from '../private-file';
 import { Captured, capture, childEnv, firstLine } from '../proc';
 import { probeFirst, toolFilePath } from '../tool';
+import { waitForServer } from '../wait';
 import {
   BackupCapability, CheckResult, DumpPlan, Engine, EngineModule, RestoreCapability, RestoredContents, RestorePlan, ToolInfo,
   VerifyCapability, VerifyTarget,
@@ -235,23 +236,13 @@ class MysqlEngine implements Engine {
           return out.stdout;
         };
 
-        const deadline = Date.now() + serverWaitMs;
-        for (let logged = false; ;) {
-          const out = await run(settings.database, 'SELECT 1', 15_000).catch((err: Error) => {
+        await waitForServer(async () => {
+          const out = await run(settings.database, 'SELECT 1', 15_000, signal).catch((err: Error) => {
             if (signal.aborted) throw signal.reason;
             return { code: null, signal: null, stdout: '', stderr: err.message };
           });
-          if (out.code === 0) break;
-          const why = firstLine(out.stderr) || `${tool.name} exited with code ${out.code}`;
-          if (Date.now() > deadline) throw new Error(`the verify server did not accept connections within ${Math.round(serverWaitMs / 1000)} s: ${why}`);
-          if (!logged) log.info('waiting for the verify server', { reason: why });
-          logged = true;
-          await new Promise<void>((resolve, reject) => {
-            const abort = () => { clearTimeout(timer); reject(signal.reason); };
-            const timer = setTimeout(() => { signal.removeEventListener('abort', abort); resolve(); }, 1_000);
-            signal.addEventListener('abort', abort, { once: true });
-          });
-        }
+          return out.code === 0 ? undefined : firstLine(out.stderr) || `${tool.name} exited with code ${out.code}`;
+        }, { serverWaitMs, signal, log });
 
         const name = mysqlVerifyDatabase(backupId);
         const quoted = quoteMysqlIdentifier(name);

@@ -12,6 +12,7 @@ import { describeError } from '../errors';
 import { Logger } from '../log';
 import { Captured, capture, childEnv, firstLine } from '../proc';
 import { probeFirst } from '../tool';
+import { waitForServer } from '../wait';
 import {
   BackupCapability, CheckResult, DumpPlan, Engine, EngineModule, RestoreCapability, RestorePlan, RestoredContents, VerifyCapability, VerifyTarget,
 } from './engine';
@@ -247,20 +248,6 @@ async function runSql(client: PostgresClient, statement: string): Promise<string
   return out.stdout.trim();
 }
 
-async function waitForServer(client: PostgresClient, timeoutMs: number, signal: AbortSignal, log: Logger): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let logged = false;
-  for (;;) {
-    signal.throwIfAborted();
-    const out = await client.query('SELECT 1');
-    if (out.code === 0) return;
-    if (Date.now() > deadline) throw new Error(`the verify server did not accept connections within ${Math.round(timeoutMs / 1000)} s: ${failure(out)}`);
-    if (!logged) log.info('waiting for the verify server', { reason: failure(out) });
-    logged = true;
-    await new Promise(r => setTimeout(r, 1_000));
-  }
-}
-
 /**
  * Verification on a throwaway PostgreSQL (the verify pod's sidecar), reached with the PG*
  * variables; `settings.database` is its maintenance database, where each verification creates
@@ -270,7 +257,10 @@ function postgresVerify(settings: PostgresSettings, env: NodeJS.ProcessEnv): Ver
   return {
     async prepare(backupId, { serverWaitMs, signal, log }): Promise<VerifyTarget> {
       const admin = new PostgresClient(settings.database, env);
-      await waitForServer(admin, serverWaitMs, signal, log);
+      await waitForServer(async () => {
+        const out = await admin.query('SELECT 1');
+        return out.code === 0 ? undefined : failure(out);
+      }, { serverWaitMs, signal, log });
       const database = verifyDatabaseName(backupId);
       const quoted = quoteIdent(database);
       // A database left by an earlier, killed verification of the same backup.

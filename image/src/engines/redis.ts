@@ -23,8 +23,9 @@ import { booleanFromText, hostName, nonEmpty, tcpPortFromText } from '../../../l
 import { AssertionSpec, assertionLabel } from '../../../lib/verify-assertions';
 import { ConfigError } from '../errors';
 import { Logger } from '../log';
-import { capture, childEnv, firstLine, spawnChild } from '../proc';
+import { capture, childEnv, firstLine } from '../proc';
 import { probeFirst, toolFilePath } from '../tool';
+import { waitForServer } from '../wait';
 import {
   BackupCapability, CheckResult, DumpPlan, Engine, EngineModule, RestoreCapability, RestoreCommand, RestorePlan,
   RestoredContents, VerifyCapability, VerifyTarget,
@@ -152,21 +153,9 @@ function rdbCheckCause(output: string): string | undefined {
 
 /** Runs redis-check-rdb on `file`; rejects with its cause unless it reports the RDB sound. */
 export async function checkRdbFile(tool: string, file: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<void> {
-  const p = spawnChild(tool, [file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const chunks: Buffer[] = [];
-  p.child.stdout?.on('data', (b: Buffer) => chunks.push(b));
-  p.child.stderr?.on('data', (b: Buffer) => chunks.push(b));
-  const timer = setTimeout(() => void p.stop(1_000), CHECK_TIMEOUT_MS);
-  const onAbort = () => void p.stop(1_000);
-  signal?.addEventListener('abort', onAbort, { once: true });
-  const status = await p.exited;
-  clearTimeout(timer);
-  signal?.removeEventListener('abort', onAbort);
-  if (p.spawnError) throw p.spawnError;
-  signal?.throwIfAborted();
-  const output = Buffer.concat(chunks).toString('utf8');
-  if (status.code !== 0) {
-    const why = rdbCheckCause(output) ?? (status.signal ? `killed by ${status.signal}` : `exit code ${status.code}`);
+  const out = await capture(tool, [file], env, CHECK_TIMEOUT_MS, signal);
+  if (out.code !== 0) {
+    const why = rdbCheckCause(`${out.stdout}\n${out.stderr}`) ?? (out.signal ? `killed by ${out.signal}` : `exit code ${out.code}`);
     throw new Error(`${tool} rejected the restored RDB: ${why}; it was not put in place`);
   }
 }
@@ -202,16 +191,6 @@ class RedisCli {
   }
 }
 
-const sleep = (ms: number, signal: AbortSignal) => new Promise<void>(resolve => {
-  const timer = setTimeout(done, ms);
-  function done() {
-    clearTimeout(timer);
-    signal.removeEventListener('abort', done);
-    resolve();
-  }
-  signal.addEventListener('abort', done);
-});
-
 /** How many key names a failed keysExist lists. */
 const MAX_LISTED = 10;
 
@@ -230,23 +209,20 @@ class RedisVerifyTarget implements VerifyTarget {
 
   /** Waits until the server started from the restored file answers with its data loaded, then counts. */
   async contents(signal: AbortSignal): Promise<RestoredContents> {
-    const deadline = Date.now() + this.serverWaitMs;
-    let logged = false;
-    for (;;) {
-      signal.throwIfAborted();
+    await waitForServer(async () => {
       const out = await this.cli.run(['INFO', 'persistence'], 10_000).catch((err: Error) => ({ code: 1, stdout: '', stderr: err.message }));
       const loading = /^loading:(\d)/m.exec(out.stdout)?.[1];
-      if (out.code === 0 && loading === '0') break;
-      const why = loading === '1' ? 'still loading the RDB'
-        : firstLine(out.stderr) || firstLine(out.stdout) || `redis-cli exited with code ${out.code}`;
-      if (Date.now() > deadline) {
-        throw new Error(`the verify server at ${this.settings.host}:${this.settings.port} did not answer with the restored RDB loaded`
-          + ` within ${Math.round(this.serverWaitMs / 1000)} s: ${why} (see the redis container's log)`);
-      }
-      if (!logged) this.log.info('waiting for the verify server to load the restored RDB', { file: this.settings.restoreFile, reason: why });
-      logged = true;
-      await sleep(500, signal);
-    }
+      if (out.code === 0 && loading === '0') return undefined;
+      return loading === '1' ? 'still loading the RDB' : firstLine(out.stderr) || firstLine(out.stdout) || `redis-cli exited with code ${out.code}`;
+    }, {
+      serverWaitMs: this.serverWaitMs,
+      signal,
+      log: this.log,
+      intervalMs: 500,
+      what: `the verify server at ${this.settings.host}:${this.settings.port}`,
+      waitingMessage: 'waiting for the verify server to load the restored RDB',
+      hint: '(see the redis container\'s log)',
+    });
     signal.throwIfAborted();
     return { objectUnit: 'keys', objects: await this.cli.keyCount() };
   }
