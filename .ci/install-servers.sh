@@ -3,7 +3,8 @@
 # (see test/servers/): PostgreSQL 15, Ceph mon/osd/radosgw (S3), MariaDB,
 # Redis, plus the zstd CLI, faketime (the clock-skew tests run the runner
 # under it), Prometheus, its Pushgateway and promtool (the monitoring tests), and
-# age (encryption interoperability tests). Debian 12, run as root. Safe to run again: apt skips what is
+# age (encryption interoperability tests), and shellcheck (the workflows' run steps are checked
+# with it, test/release/). Debian 12, run as root. Safe to run again: apt skips what is
 # already installed, and the whole thing is skipped when every binary is
 # already there (the common case on a reused machine).
 set -euo pipefail
@@ -19,6 +20,7 @@ packages=(
   faketime
   prometheus prometheus-pushgateway
   age
+  shellcheck
 )
 
 # The binaries test/servers/*.ts actually execute. If all exist, apt is not
@@ -34,6 +36,7 @@ binaries=(
   /usr/bin/faketime
   /usr/bin/promtool /usr/bin/prometheus /usr/bin/prometheus-pushgateway
   /usr/bin/age /usr/bin/age-keygen
+  /usr/bin/shellcheck
 )
 
 missing=()

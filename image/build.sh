@@ -3,8 +3,8 @@
 # Debian trixie is debootstrapped into a folder, imported as the local base image and passed to
 # image/Dockerfile as BASE. Runs as root on a Debian 12 machine that reaches Debian's mirrors.
 #
-#   image/build.sh [--refresh-base] [ENGINE...]     build; ENGINE: a name from lib/registry.ts
-#   image/build.sh --print-plan [ENGINE...]         print what would be built, build nothing
+#   image/build.sh [--refresh-base] [--registry REG] [ENGINE...]   build; ENGINE: a name from lib/registry.ts
+#   image/build.sh --print-plan [--registry REG] [ENGINE...]       print what would be built, build nothing
 #
 # The engines, their packages, vendor downloads and smoke tests come from the engine registry
 # (lib/registry.ts), read through its bundle image/build/registry.js (the bundle:runner task makes
@@ -14,8 +14,14 @@
 #
 # Produces localhost/cdk8s-db-backup:<package.json version>-<engine>. Needs image/build/runner.js
 # (the runner bundle) first. --print-plan writes one JSON line per engine: engine, tag, whether it is
-# built by default, the `podman build` arguments for that engine and the smoke test's argv; it needs
-# neither root nor podman.
+# built by default, the `podman build` arguments for that engine and the smoke test's argv (and
+# registryTag with --registry); it needs neither root nor podman.
+#
+# --registry REG also tags each image for a private registry the way the library's
+# BackupDefaults.of(scope).useRegistry(REG) names it: the companion image's path on ghcr.io kept,
+# REG/cdk8s-db-backup/cdk8s-db-backup:<version>-<engine>, so `podman push` of that tag is all an
+# air-gapped cluster's registry needs from this build. REG is a host (with a dot or a port, or
+# localhost) and an optional path, lowercase, without a scheme, tag or trailing slash.
 #
 # Everything it keeps (podman's storage and config, the base rootfs tarball, build logs) lives under
 # $CDK8S_DB_BACKUP_CACHE, default /var/tmp/cdk8s-db-backup: outside the work tree so a fresh clone (as
@@ -36,6 +42,9 @@ readonly MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 readonly SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-${MIRROR%/debian}/debian-security}"
 readonly SUITE=trixie
 readonly IMAGE_NAME=localhost/cdk8s-db-backup
+# The library's IMAGE.REPOSITORY (lib/contract.ts): --registry keeps its path. A test compares the
+# tags with the library's images.
+readonly ORIGIN_REPOSITORY=ghcr.io/cdk8s-db-backup/cdk8s-db-backup
 readonly BASE_NAME=localhost/cdk8s-db-backup-base
 readonly HOST_PACKAGES=(podman buildah runc debootstrap)
 readonly REGISTRY_JS=$IMAGE_DIR/build/registry.js
@@ -75,15 +84,50 @@ on_error() {
 }
 trap 'on_error $LINENO' ERR
 
+# The rules of the library's BackupDefaults.useRegistry() (lib/defaults.ts), with the same messages
+# (a test compares them).
+bad_registry() { die "--registry: $*."; }
+check_registry() { # value
+  local r=$1 example="e.g. 'registry.example.com/mirror'"
+  [[ -n ${r//[[:space:]]/} ]] || bad_registry "must be a registry host with an optional path, $example"
+  [[ ! $r =~ [[:space:]] ]] || bad_registry "'$r' contains white space; give the registry host and path only, $example"
+  [[ ! $r =~ ^[A-Za-z][A-Za-z0-9+.-]*:// ]] || bad_registry "'$r' has a scheme; image references have none. Give '${r#*://}'"
+  [[ $r != */ ]] || bad_registry "'$r' ends with '/'; give it without: '$(sed -E 's#/+$##' <<<"$r")'"
+  [[ $r != *@* ]] || bad_registry "'$r' has a digest; give the registry and path only (each image keeps its own tag and digest): '${r%%@*}'"
+  local host=${r%%/*} path='' untagged
+  [[ $r != */* ]] || path=/${r#*/}
+  # A colon is a port in the host and a tag anywhere else.
+  untagged=$(sed -E 's#:[^/]*(/|$)#\1#g' <<<"$path")
+  if [[ $host =~ :[0-9]+$ ]]; then untagged=$host$untagged; else untagged=${host%%:*}$untagged; fi
+  [[ $untagged == "$r" ]] || bad_registry "'$r' has a tag; give the registry and path only (each image keeps its own tag): '$untagged'"
+  [[ $r == "${r,,}" ]] || bad_registry "'$r' has uppercase letters, which image references do not allow; give '${r,,}'"
+  [[ $host =~ ^(localhost|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:[0-9]+)?$ ]] \
+    || bad_registry "'$host' is not a registry host name with an optional port, $example"
+  [[ $host == *[.:]* || $host == localhost ]] \
+    || bad_registry "'$host' has no dot and no port, so a container runtime would read '$r/…' as a path on Docker Hub, not as a registry; give the host with its domain or port, e.g. '$host.example.com$path' or '$host:5000$path'"
+  local component components=()
+  IFS=/ read -r -a components <<<"${path#/}"
+  for component in "${components[@]}"; do
+    [[ $component =~ ^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$ ]] \
+      || bad_registry "'$r' has the path component '$component'; each must be lowercase letters and digits separated by '.', '_', '__' or '-', $example"
+  done
+}
+
 refresh_base=false
 print_plan=false
+push_registry=
 engines=()
-for arg in "$@"; do
+readonly FLAGS="--refresh-base, --print-plan, --registry REG"
+while (( $# )); do
+  arg=$1
+  shift
   case $arg in
     --refresh-base) refresh_base=true ;;
     --print-plan) print_plan=true ;;
+    --registry) (( $# )) || die "--registry needs a value, e.g. --registry registry.example.com/mirror"; push_registry=$1; shift; check_registry "$push_registry" ;;
+    --registry=*) push_registry=${arg#--registry=}; check_registry "$push_registry" ;;
     -h|--help) sed -n '2,/^set -E/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    -*) die "unknown flag '$arg' (flags: --refresh-base, --print-plan)" ;;
+    -*) die "unknown flag '$arg' (flags: $FLAGS)" ;;
     *) engines+=("$arg") ;;
   esac
 done
@@ -124,7 +168,7 @@ done <<<"$registry"
 (( ${#known[@]} )) || die "the engine registry in $REGISTRY_JS lists no engine"
 
 for engine in "${engines[@]}"; do
-  [[ -v "packages[$engine]" ]] || die "unknown engine '$engine' (engines: ${known[*]}; flags: --refresh-base, --print-plan)"
+  [[ -v "packages[$engine]" ]] || die "unknown engine '$engine' (engines: ${known[*]}; flags: $FLAGS)"
 done
 (( ${#engines[@]} )) || engines=("${default_engines[@]}")
 for engine in "${engines[@]}"; do
@@ -142,6 +186,11 @@ else
     || die "could not read \"version\" from $REPO_ROOT/package.json"
 fi
 [[ $version =~ ^[0-9A-Za-z][0-9A-Za-z._-]*$ ]] || die "version '$version' is not usable in an image tag"
+
+# The tag for the private registry, empty without --registry.
+registry_tag() { # engine
+  if [[ -n $push_registry ]]; then echo "$push_registry/${ORIGIN_REPOSITORY#*/}:$version-$1"; fi
+}
 
 # The `podman build` arguments that make `engine`'s image from its registry entry (all but the
 # shared BASE and the tag), NUL-separated.
@@ -164,11 +213,12 @@ if $print_plan; then
     mapfile -d '' -t args < <(engine_build_args "$engine")
     read -r -a probe <<<"${smoke[$engine]}"
     node -e '
-      const [engine, tag, defaults, probeCount, ...rest] = process.argv.slice(1);
+      const [engine, tag, registryTag, defaults, probeCount, ...rest] = process.argv.slice(1);
       const smoke = rest.slice(0, Number(probeCount));
       const podmanBuild = rest.slice(smoke.length);
-      console.log(JSON.stringify({ engine, tag, default: defaults.split(" ").includes(engine), podmanBuild, smoke }));
-    ' "$engine" "$IMAGE_NAME:$version-$engine" "${default_engines[*]}" "${#probe[@]}" "${probe[@]}" "${args[@]}"
+      const plan = { engine, tag, default: defaults.split(" ").includes(engine), podmanBuild, smoke };
+      console.log(JSON.stringify(registryTag ? { ...plan, registryTag } : plan));
+    ' "$engine" "$IMAGE_NAME:$version-$engine" "$(registry_tag "$engine")" "${default_engines[*]}" "${#probe[@]}" "${probe[@]}" "${args[@]}"
   done
   exit 0
 fi
@@ -177,7 +227,7 @@ step "preflight"
 (( EUID == 0 )) || die "run as root (debootstrap and rootful podman need it)"
 [[ -f $IMAGE_DIR/build/runner.js ]] \
   || die "image/build/runner.js is missing: bundle the runner first (the esbuild task), then rerun"
-echo "    version $version, engines: ${engines[*]} (registry: ${known[*]}), cache $CACHE_DIR"
+echo "    version $version, engines: ${engines[*]} (registry: ${known[*]}), cache $CACHE_DIR${push_registry:+, also tagged for $push_registry}"
 mkdir -p "$CACHE_DIR"/{base,logs,podman}
 # One build at a time per cache (tests may call this concurrently).
 exec 9>"$CACHE_DIR/build.lock"
@@ -336,8 +386,11 @@ for engine in "${engines[@]}"; do
   step "build $tag"
   log=$CACHE_DIR/logs/build-$engine.log
   mapfile -d '' -t args < <(engine_build_args "$engine")
+  pushed=$(registry_tag "$engine")
+  tags=(-t "$tag")
+  if [[ -n $pushed ]]; then tags+=(-t "$pushed"); fi
   # --pull=never: the base is local, and no registry is reachable to fall back to.
-  if ! podman build --network host --pull=never --build-arg "BASE=$base_image" "${args[@]}" -t "$tag" \
+  if ! podman build --network host --pull=never --build-arg "BASE=$base_image" "${args[@]}" "${tags[@]}" \
       -f "$IMAGE_DIR/Dockerfile" "$IMAGE_DIR" >"$log" 2>&1; then
     tail -n 60 "$log" >&2
     die "podman build of $tag failed (full log: $log)"
@@ -351,6 +404,7 @@ for engine in "${engines[@]}"; do
     || die "smoke test in $tag: node must run as uid 10001: $out"
   echo "    $out"
   built+=("$tag")
+  if [[ -n $pushed ]]; then built+=("$pushed"); fi
 done
 end_step
 
@@ -359,6 +413,10 @@ for tag in "${built[@]}"; do
   podman image inspect --format '{{.Size}}' "$tag" \
     | awk -v t="$tag" '{ printf "    %-48s %6.1f MB\n", t, $1 / 1e6 }'
 done
+if [[ -n $push_registry ]]; then
+  echo "==> push to $push_registry (after: source $conf_dir/env.sh)"
+  for engine in "${engines[@]}"; do echo "    podman push $(registry_tag "$engine")"; done
+fi
 echo "==> timings"
 printf '    %s\n' "${timings[@]}"
 printf '    %-60s %7ss\n' "total" "$(elapsed "$script_start")"

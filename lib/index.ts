@@ -10,6 +10,7 @@ export type { BackupCronJobOptions, ScheduledJobOptions } from './backup-cron-jo
 export { Compression } from './backup-cron-job';
 export type { RestoreJobOptions } from './restore-job';
 export type { RunnerOptions } from './runner-pod';
+export { BackupDefaults, type BackupImage, type UseRegistryOptions } from './defaults';
 export * from './postgres';
 export * from './postgres-verify-cron-job';
 export * from './verify-assertion';

@@ -1,6 +1,7 @@
 import { ApiObject, Size, SizeRoundingBehavior } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { imageAt } from './defaults';
 import { ENGINE_REGISTRY } from './registry';
 import { imageReference, withConstructPath } from './validation';
 import { ThrowawayServer, VerifyCronJobOptions, createVerifyCronJob } from './verify-cron-job';
@@ -13,7 +14,8 @@ export interface MongoVerifyCronJobProps extends VerifyCronJobOptions {
    * The image of the throwaway server: an official `mongo` image (or one with `mongod` on its PATH,
    * bash, and the `mongodb` user as uid 999) pinned to a version, of the source's major version or
    * a newer one that still reads its data (MongoDB restores a dump into the next major).
-   * @default 'mongo:8.0.19' (Docker Hub's official image, February 2026's 8.0 release)
+   * @default 'mongo:8.0.19' (Docker Hub's official image, February 2026's 8.0 release),
+   * mapped to the registry of `BackupDefaults.of(scope).useRegistry()`, if any
    */
   readonly mongoImage?: string;
 }
@@ -83,7 +85,7 @@ function createMongoVerifyCronJob(scope: Construct, props: MongoVerifyCronJobPro
     },
     server: (_series, data): ThrowawayServer => ({
       name: 'mongo',
-      image: imageReference('mongoImage', props.mongoImage ?? DEFAULT_MONGO_IMAGE),
+      image: imageReference('mongoImage', imageAt(scope, props.mongoImage, () => DEFAULT_MONGO_IMAGE)),
       uid: MONGO_UID,
       start: mongoVerifyServerStart(props.serverResources?.memory?.limit ?? DEFAULT_MEMORY_LIMIT),
       // mongod shuts down cleanly on SIGTERM (a background job keeps SIGTERM's default).

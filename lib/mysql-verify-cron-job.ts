@@ -1,6 +1,7 @@
 import { ApiObject, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { imageAt } from './defaults';
 import { ENGINE_REGISTRY } from './registry';
 import { RuleError } from './rules';
 import { imageReference, withConstructPath } from './validation';
@@ -23,7 +24,8 @@ export interface MysqlVerifyCronJobProps extends VerifyCronJobOptions {
    * with the same entrypoint and environment variables (a mirror), of the family and major
    * release of the backed-up server. Pin a minor version or a digest, e.g.
    * `registry.example.com/mariadb:11.8.6`.
-   * @default - `mariadb:11.8.6` (MariaDB's long-term release), or `mysql:8.4.8` when `serverFlavor` is MYSQL
+   * @default - `mariadb:11.8.6` (MariaDB's long-term release), or `mysql:8.4.8` when `serverFlavor` is MYSQL,
+   * mapped to the registry of `BackupDefaults.of(scope).useRegistry()`, if any
    */
   readonly mysqlImage?: string;
   /**
@@ -85,16 +87,13 @@ function flavorOfImage(image: string): MysqlServerFlavor | undefined {
   return name === 'mariadb' ? MysqlServerFlavor.MARIADB : name === 'mysql' ? MysqlServerFlavor.MYSQL : undefined;
 }
 
-function serverImage(props: MysqlVerifyCronJobProps): { image: string; flavor: MysqlServerFlavor } {
+function serverImage(scope: Construct, props: MysqlVerifyCronJobProps): { image: string; flavor: MysqlServerFlavor } {
   const given = props.serverFlavor;
   if (given !== undefined && !Object.values(MysqlServerFlavor).includes(given)) {
     throw new RuleError(`serverFlavor: '${String(given)}' is not a server flavor; use MysqlServerFlavor.MARIADB or MysqlServerFlavor.MYSQL.`);
   }
-  if (props.mysqlImage === undefined) {
-    const flavor = given ?? MysqlServerFlavor.MARIADB;
-    return { image: DEFAULT_IMAGES[flavor], flavor };
-  }
-  const image = imageReference('mysqlImage', props.mysqlImage);
+  const image = imageReference('mysqlImage', imageAt(scope, props.mysqlImage, () => DEFAULT_IMAGES[given ?? MysqlServerFlavor.MARIADB]));
+  if (props.mysqlImage === undefined) return { image, flavor: given ?? MysqlServerFlavor.MARIADB };
   const named = flavorOfImage(image);
   if (given !== undefined && named !== undefined && given !== named) {
     throw new RuleError(`serverFlavor: '${given}' disagrees with mysqlImage '${image}', a ${named} image; remove serverFlavor or make them agree.`);
@@ -127,7 +126,7 @@ export class MysqlVerifyCronJob extends Construct {
 }
 
 function createMysqlVerifyCronJob(scope: Construct, props: MysqlVerifyCronJobProps) {
-  const { image, flavor } = serverImage(props);
+  const { image, flavor } = serverImage(scope, props);
   return createVerifyCronJob(scope, props, {
     engine: MYSQL_ENGINE.name,
     consumer: 'MysqlVerifyCronJob',

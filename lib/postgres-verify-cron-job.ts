@@ -2,6 +2,7 @@ import { ApiObject, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ENV } from './contract';
+import { imageAt } from './defaults';
 import { postgresMajorVersion } from './postgres';
 import { ENGINE_REGISTRY } from './registry';
 import { RuleError } from './rules';
@@ -24,7 +25,7 @@ export interface PostgresVerifyCronJobProps extends VerifyCronJobOptions {
    * entrypoint and environment variables) of the same major as the source. Pin a minor version
    * or a digest, e.g. `registry.example.com/postgres:16.12` for a mirror.
    * @default - Docker Hub's `postgres` image pinned to a minor release of `postgresMajor`: 13.23,
-   * 14.21, 15.16, 16.12, 17.8 or 18.2 (other majors must give postgresImage)
+   * 14.21, 15.16, 16.12, 17.8 or 18.2 (other majors must give postgresImage), mapped to the registry of `BackupDefaults.of(scope).useRegistry()`, if any
    */
   readonly postgresImage?: string;
   /**
@@ -124,7 +125,7 @@ function createPostgresVerifyCronJob(scope: Construct, props: PostgresVerifyCron
     commandEnv,
     server: (series, data) => {
       const major = sourceMajor(numberProp('postgresMajor', props.postgresMajor, '15'), series);
-      const postgresImage = imageReference('postgresImage', props.postgresImage ?? defaultPostgresImage(major));
+      const postgresImage = imageReference('postgresImage', imageAt(scope, props.postgresImage, () => defaultPostgresImage(major)));
       const tagMajor = /:(\d+)(?:[.-][^/]*)?$/.exec(postgresImage)?.[1];
       if (tagMajor !== undefined && Number(tagMajor) !== major) {
         throw new RuleError(`postgresImage: '${postgresImage}' is PostgreSQL ${tagMajor} but postgresMajor is ${major}. Use an image of the source's major version, e.g. '${POSTGRES_IMAGES[major] ?? `postgres:${major}.<minor>`}'.`);

@@ -1,6 +1,7 @@
 import { ApiObject } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { imageAt } from './defaults';
 import { ENGINE_REGISTRY } from './registry';
 import { imageReference, withConstructPath } from './validation';
 import { ThrowawayServer, VerifyCronJobOptions, createVerifyCronJob } from './verify-cron-job';
@@ -14,7 +15,7 @@ export interface RedisVerifyCronJobProps extends VerifyCronJobOptions {
    * its PATH, bash, and the `redis` user as uid 999) pinned to a version, at least as new as the
    * Redis that is backed up: a Redis refuses an RDB written by a newer one. Keys of module types
    * (RedisJSON, RediSearch, …) load only where the image has those modules.
-   * @default 'redis:8.0.2' (Docker Hub's official image)
+   * @default 'redis:8.0.2' (Docker Hub's official image), mapped to the registry of `BackupDefaults.of(scope).useRegistry()`, if any
    */
   readonly redisImage?: string;
 }
@@ -76,7 +77,7 @@ function createRedisVerifyCronJob(scope: Construct, props: RedisVerifyCronJobPro
     shareDataAt: DATA_DIR,
     server: (): ThrowawayServer => ({
       name: 'redis',
-      image: imageReference('redisImage', props.redisImage ?? DEFAULT_REDIS_IMAGE),
+      image: imageReference('redisImage', imageAt(scope, props.redisImage, () => DEFAULT_REDIS_IMAGE)),
       uid: REDIS_UID,
       start: redisVerifyServerStart(DATA_DIR, port),
       // redis-server shuts down on SIGTERM; with no save points it writes nothing.

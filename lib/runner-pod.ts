@@ -4,6 +4,7 @@ import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ENV, EngineName, IMAGE, imageTag } from './contract';
+import { imageAt, imagePullSecretsAt } from './defaults';
 import * as rules from './rules';
 import { BackupStorage } from './storage';
 import { TlsCertificate } from './tls';
@@ -21,7 +22,8 @@ export function defaultImage(engine: EngineName): string {
 export interface RunnerOptions {
   /**
    * The container image. Pin a tag or digest; `latest` and untagged images are rejected.
-   * @default - the companion image for this engine, tagged with this library's version
+   * @default - the companion image for this engine, tagged with this library's version, from the
+   * registry `BackupDefaults.of(scope).useRegistry()` sets, if any
    */
   readonly image?: string;
   /**
@@ -125,7 +127,7 @@ export interface RunnerPod {
  */
 export function runnerPod(scope: Construct, options: RunnerPodOptions): RunnerPod {
   const engine = options.connection.engine;
-  const image = imageReference('image', options.image ?? defaultImage(engine));
+  const image = imageReference('image', imageAt(scope, options.image, () => defaultImage(engine)));
   const storage = options.storage._bind(scope);
   const labels = {
     'app.kubernetes.io/name': 'cdk8s-db-backup',
@@ -212,12 +214,19 @@ export function restrictedContainerSecurity(uid: number, gid: number): kplus.Con
   };
 }
 
-/** Pod labels and the seccomp profile kplus has no prop for. @internal */
+/** Pod labels, the seccomp profile and image pull secrets, which kplus has no props for. @internal */
 export function finishRunnerWorkload(workload: kplus.Job | kplus.CronJob, labels: Record<string, string>): void {
   for (const key of ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/component']) {
     workload.podMetadata.addLabel(key, labels[key]);
   }
   const podSpec = workload instanceof kplus.CronJob ? '/spec/jobTemplate/spec/template/spec' : '/spec/template/spec';
+  const object = ApiObject.of(workload);
   // cdk8s-plus-27 has no seccompProfile prop; the restricted Pod Security Standard requires it.
-  ApiObject.of(workload).addJsonPatch(JsonPatch.add(`${podSpec}/securityContext/seccompProfile`, { type: 'RuntimeDefault' }));
+  object.addJsonPatch(JsonPatch.add(`${podSpec}/securityContext/seccompProfile`, { type: 'RuntimeDefault' }));
+  // kplus takes one pull secret (dockerRegistryAuth); BackupDefaults may give several. Resolved
+  // for the construct that owns the workload, where BackupDefaults' scopes are looked up.
+  const pullSecrets = imagePullSecretsAt(workload.node.scope ?? workload);
+  if (pullSecrets.length > 0) {
+    object.addJsonPatch(JsonPatch.add(`${podSpec}/imagePullSecrets`, pullSecrets.map(name => ({ name }))));
+  }
 }

@@ -18,6 +18,7 @@ import * as zlib from 'node:zlib';
 import {
   CreateBucketCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client,
 } from '@aws-sdk/client-s3';
+import * as semver from 'semver';
 import {
   BuildPlan, DOCKERFILE, LogLine, RUN_IN_CONTAINER, buildPlan, containerEnv, containerExists, dockerfileStages,
   placeholderDownloadSha256s, podmanFlag, runContainer, startContainer,
@@ -26,7 +27,7 @@ import { ENGINE_NAMES, ENV, IMAGE, imageTag } from '../../lib/contract';
 import { ENGINE_REGISTRY } from '../../lib/registry';
 import { defaultImage } from '../../lib/runner-pod';
 import { describeIntegration, requirePostgres, requireS3, s3ClientConfig, uniqueName } from '../servers/env';
-import { VERSION, localImage, podmanSync } from '../servers/image';
+import { TRIXIE_NODE, VERSION, localImage, podmanSync } from '../servers/image';
 import { quoteIdent } from '../servers/postgres';
 
 jest.setTimeout(180_000);
@@ -223,6 +224,12 @@ describeIntegration('companion image (postgres): real backups from inside the co
     expect(config.User).toBe(`${IMAGE.UID}:${IMAGE.GID}`);
     expect(config.Entrypoint).toEqual(['/usr/bin/tini', '-s', '--', 'node', '/opt/backup/runner.js']);
     expect(config.Cmd).toEqual(['backup']);
+  });
+
+  test('the image runs the Node the runner bundle is checked against (test/runner-bundle.test.ts)', () => {
+    const version = podmanSync(['run', '--rm', '--network', 'none', '--entrypoint', 'node', localImage('postgres'), '-p', 'process.versions.node']).trim();
+    expect(semver.major(version)).toBe(semver.major(TRIXIE_NODE));
+    expect(semver.gte(version, TRIXIE_NODE)).toBe(true);
   });
 
   test('runs like the restricted pod: uid/gid 10001, read-only root FS, only /tmp writable, no capabilities', async () => {

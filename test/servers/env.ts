@@ -29,6 +29,8 @@ export const TOOLS = {
   promtool: '/usr/bin/promtool',
   /** age and age-keygen (Debian's `age` package): encryption interoperability. */
   age: '/usr/bin/age',
+  /** Debian's shellcheck: the `run:` steps of the GitHub workflows (test/release/). */
+  shellcheck: '/usr/bin/shellcheck',
 } as const;
 export type Tool = keyof typeof TOOLS;
 

@@ -26,6 +26,12 @@ export function localImage(engine: string): string {
  * Runs podman with build.sh's private configuration (its env.sh), synchronously. Arguments travel
  * as argv, never through a shell string.
  */
+/**
+ * nodejs in Debian trixie (13), the image's Node: test/runner-bundle.test.ts holds the runner bundle
+ * to it, test/image/image.test.ts checks the built image runs it.
+ */
+export const TRIXIE_NODE = '20.19.2';
+
 export function podmanSync(args: readonly string[], options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): string {
   const envFile = path.join(cacheDir(options.env), 'podman', 'env.sh');
   return execFileSync('bash', ['-c', 'source "$0" && exec podman "$@"', envFile, ...args], {
