@@ -35,6 +35,8 @@ const project = new cdk8s.ConstructLibraryCdk8s({
     'kubernetes-models@4.4.1',
     // The companion image's runner: bundled by esbuild into one file, never a runtime dep of the library.
     '@aws-sdk/client-s3@^3',
+    // Only the tests upload with lib-storage (test/servers/servers.test.ts); the runner has its own
+    // multipart loop (image/src/storage/s3.ts).
     '@aws-sdk/lib-storage@^3',
     'esbuild@^0.25',
     // JSON Schema validation of the PrometheusRule against prometheus-operator's CRD schema (a
@@ -211,7 +213,7 @@ project.addTask('test:image', {
 });
 
 project.addTask('bench', {
-  description: 'Benchmark the runner against pg_dump baselines on a >=1 GB database (see bench/RESULTS.md)',
+  description: 'The runner against rclone, awscli and restic: backup, restore, scaling, CPU split, daily bytes, cold start (bench/install-peers.sh first; see bench/RESULTS.md)',
   steps: [
     { spawn: bundleRunner.name },
     { exec: 'ts-node --project bench/tsconfig.json bench/backup.bench.ts', receiveArgs: true },

@@ -59,6 +59,16 @@ export const ENV = {
   /** `restore`: `true` restores into a target database that already has tables (or collections); otherwise that is refused. */
   RESTORE_FORCE: 'BACKUP_RESTORE_FORCE',
   /**
+   * `restore`, `verify` (PostgreSQL): parallel restore jobs, a whole number 1–64. 1 (the default)
+   * streams the backup into one transaction; N > 1 spools the archive into RESTORE_SPOOL_DIR while
+   * its sha256 is checked, then runs `pg_restore --jobs=N` from the file.
+   */
+  RESTORE_PARALLELISM: 'BACKUP_RESTORE_PARALLELISM',
+  /** `restore`, `verify` with RESTORE_PARALLELISM > 1: the spool volume's size limit in bytes; a larger archive is refused before any byte moves. */
+  RESTORE_SPOOL_LIMIT_BYTES: 'BACKUP_RESTORE_SPOOL_LIMIT_BYTES',
+  /** Where a parallel restore spools the archive; default IMAGE.RESTORE_SPOOL_DIR, where the constructs mount the spool volume. */
+  RESTORE_SPOOL_DIR: 'BACKUP_RESTORE_SPOOL_DIR',
+  /**
    * The most the pod's clock may differ from the storage's, in seconds (default 600): a run whose
    * clock disagrees by more refuses to start (exit 2), because backup ids, retention and `latest`
    * must not follow a wrong clock.
@@ -177,6 +187,8 @@ export const IMAGE = {
   AGE_IDENTITY_DIR: '/etc/cdk8s-db-backup/age',
   /** The identity's file name inside AGE_IDENTITY_DIR. */
   AGE_IDENTITY_FILE_NAME: 'identity.txt',
+  /** Where a parallel restore spools the archive (an emptyDir with a size limit; restore and verify pods with parallelism > 1). */
+  RESTORE_SPOOL_DIR: '/var/spool/cdk8s-db-backup',
 } as const;
 
 /** The image tag for an engine at a given library version: `<version>-<engine>`. */

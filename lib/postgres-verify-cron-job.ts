@@ -3,7 +3,7 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ENV } from './contract';
 import { imageAt } from './defaults';
-import { postgresMajorVersion } from './postgres';
+import { PostgresParallelRestoreOptions, checkParallelServerMajor, parallelRestore, postgresMajorVersion } from './postgres';
 import { ENGINE_REGISTRY } from './registry';
 import { RuleError } from './rules';
 import { BoundSeries } from './series';
@@ -13,7 +13,7 @@ import { VerifyCronJobOptions, createVerifyCronJob } from './verify-cron-job';
 const POSTGRES = ENGINE_REGISTRY.postgres;
 
 /** Props for `PostgresVerifyCronJob`. */
-export interface PostgresVerifyCronJobProps extends VerifyCronJobOptions {
+export interface PostgresVerifyCronJobProps extends VerifyCronJobOptions, PostgresParallelRestoreOptions {
   /**
    * The major version of the PostgreSQL server that is backed up, e.g. `15`. The throwaway server
    * runs the same major, so a restore that works here works on a replacement of the source.
@@ -112,6 +112,7 @@ function createPostgresVerifyCronJob(scope: Construct, props: PostgresVerifyCron
   if (props.postgresResources !== undefined && props.serverResources !== undefined) {
     throw new RuleError('postgresResources: give serverResources only (postgresResources is its old name).');
   }
+  const parallel = parallelRestore(scope, props);
   return createVerifyCronJob(scope, { ...props, serverResources: props.serverResources ?? props.postgresResources }, {
     engine: POSTGRES.name,
     consumer: 'PostgresVerifyCronJob',
@@ -122,9 +123,11 @@ function createPostgresVerifyCronJob(scope: Construct, props: PostgresVerifyCron
       [POSTGRES.env.DATABASE]: kplus.EnvValue.fromValue('postgres'),
       [POSTGRES.env.USER]: kplus.EnvValue.fromValue('postgres'),
     },
-    commandEnv,
+    commandEnv: { ...commandEnv, ...parallel.commandEnv },
+    runnerMounts: parallel.mounts,
     server: (series, data) => {
       const major = sourceMajor(numberProp('postgresMajor', props.postgresMajor, '15'), series);
+      if (parallel.mounts) checkParallelServerMajor(props.parallelism!, major);
       const postgresImage = imageReference('postgresImage', imageAt(scope, props.postgresImage, () => defaultPostgresImage(major)));
       const tagMajor = /:(\d+)(?:[.-][^/]*)?$/.exec(postgresImage)?.[1];
       if (tagMajor !== undefined && Number(tagMajor) !== major) {

@@ -1,8 +1,10 @@
+import { Size, SizeRoundingBehavior } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { BackupCronJob, BackupCronJobOptions } from './backup-cron-job';
+import { ENV, IMAGE } from './contract';
 import { ENGINE_REGISTRY } from './registry';
-import { RestoreJob, RestoreJobOptions } from './restore-job';
+import { EngineRunnerExtras, RestoreJob, RestoreJobOptions } from './restore-job';
 import * as rules from './rules';
 import { RuleError } from './rules';
 import { EngineConnection, secretEnvValue } from './runner-pod';
@@ -87,8 +89,30 @@ export class PostgresBackupCronJob extends BackupCronJob {
   }
 }
 
+/** How a PostgreSQL restore (a restore Job, a verification) loads the archive. */
+export interface PostgresParallelRestoreOptions {
+  /**
+   * Parallel `pg_restore` jobs. 1 streams the backup into the target in one transaction: a
+   * failed restore leaves the target as it was. 2 or more spool the archive (decompressed) to a
+   * volume of `spoolSizeLimit` while its sha256 is checked, then run `pg_restore --jobs=N` from
+   * the file: faster on databases of many tables, but each job commits its own work, so a restore
+   * that fails part-way leaves what it restored. Needs a target server of the image's pg_restore
+   * major version or newer (17), since an older one is restored through psql, in one stream.
+   * @default 1
+   */
+  readonly parallelism?: number;
+  /**
+   * Size limit of the spool volume (an emptyDir on the node's disk) that a parallel restore writes
+   * the archive to: at least the largest backup's size before compression (`list` prints it as
+   * `rawBytes`). The runner refuses a larger archive before any byte moves. Only with
+   * `parallelism` of 2 or more.
+   * @default - none; required when `parallelism` is 2 or more
+   */
+  readonly spoolSizeLimit?: Size;
+}
+
 /** Props for `PostgresRestoreJob`. */
-export interface PostgresRestoreJobProps extends RestoreJobOptions, PostgresConnectionOptions {}
+export interface PostgresRestoreJobProps extends RestoreJobOptions, PostgresConnectionOptions, PostgresParallelRestoreOptions {}
 
 /**
  * A Job that restores one backup of a PostgreSQL series with `pg_restore` into a PostgreSQL
@@ -97,8 +121,45 @@ export interface PostgresRestoreJobProps extends RestoreJobOptions, PostgresConn
  */
 export class PostgresRestoreJob extends RestoreJob {
   constructor(scope: Construct, id: string, props: PostgresRestoreJobProps) {
-    super(scope, id, props, () => postgresConnection(props ?? {} as any), 'PostgresRestoreJob');
+    super(scope, id, props, () => postgresConnection(props ?? {} as any), 'PostgresRestoreJob', s => parallelRestore(s, props ?? {} as any));
   }
+}
+
+/**
+ * The pg_restore of the companion image (Debian trixie's postgresql-client): a parallel restore
+ * needs a target of this major or newer. @internal
+ */
+export const IMAGE_PG_RESTORE_MAJOR = 17;
+
+/**
+ * A parallel restore into a server of `serverMajor`, where that is known at synth (a
+ * verification's throwaway server): not older than the image's pg_restore. @internal
+ */
+export function checkParallelServerMajor(parallelism: number, serverMajor: number): void {
+  if (serverMajor < IMAGE_PG_RESTORE_MAJOR) {
+    throw new RuleError(`parallelism: ${parallelism} needs a server of PostgreSQL ${IMAGE_PG_RESTORE_MAJOR} or newer (the image's pg_restore); a PostgreSQL ${serverMajor} server `
+      + 'is restored through psql, in one stream. Use parallelism 1, or verify on a newer major.');
+  }
+}
+
+/** The runner variables and the spool volume of `parallelism`; none for 1. @internal */
+export function parallelRestore(scope: Construct, props: PostgresParallelRestoreOptions): EngineRunnerExtras {
+  const parallelism = rules.restoreParallelism('parallelism', numberProp('parallelism', props.parallelism, '2') ?? 1);
+  if (props.spoolSizeLimit !== undefined && !(props.spoolSizeLimit instanceof Size)) {
+    throw new RuleError('spoolSizeLimit: must be a Size, e.g. Size.gibibytes(20).');
+  }
+  const limitSize = props.spoolSizeLimit;
+  const bytes = limitSize === undefined ? undefined : Math.floor(limitSize.toKibibytes({ rounding: SizeRoundingBehavior.NONE }) * 1024);
+  const limit = rules.restoreSpoolLimit('parallelism', parallelism, 'spoolSizeLimit', bytes);
+  if (limit === undefined) return {};
+  const spool = kplus.Volume.fromEmptyDir(scope, 'RestoreSpool', 'restore-spool', { sizeLimit: props.spoolSizeLimit });
+  return {
+    commandEnv: {
+      [ENV.RESTORE_PARALLELISM]: kplus.EnvValue.fromValue(String(parallelism)),
+      [ENV.RESTORE_SPOOL_LIMIT_BYTES]: kplus.EnvValue.fromValue(String(limit)),
+    },
+    mounts: { [IMAGE.RESTORE_SPOOL_DIR]: spool },
+  };
 }
 
 /** A PostgreSQL major version: 10 or later, a whole number. @internal */

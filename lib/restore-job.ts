@@ -76,13 +76,27 @@ export abstract class RestoreJob extends Construct {
   /** The underlying Job: an escape hatch for anything the props do not cover. */
   public readonly job: kplus.Job;
 
-  protected constructor(scope: Construct, id: string, options: RestoreJobOptions, connection: () => EngineConnection, consumer: string) {
+  protected constructor(
+    scope: Construct, id: string, options: RestoreJobOptions, connection: () => EngineConnection, consumer: string,
+    engineRunner?: (scope: Construct) => EngineRunnerExtras,
+  ) {
     super(scope, id);
-    this.job = withConstructPath(this, () => createRestoreJob(this, options ?? {} as RestoreJobOptions, connection(), consumer));
+    this.job = withConstructPath(this, () => {
+      const opts = options ?? {} as RestoreJobOptions;
+      return createRestoreJob(this, opts, connection(), consumer, engineRunner?.(this));
+    });
   }
 }
 
-function createRestoreJob(scope: Construct, options: RestoreJobOptions, connection: EngineConnection, consumer: string): kplus.Job {
+/** What an engine's restore construct adds to the runner container: variables and volumes by path. @internal */
+export interface EngineRunnerExtras {
+  readonly commandEnv?: Record<string, kplus.EnvValue>;
+  readonly mounts?: Record<string, kplus.Volume>;
+}
+
+function createRestoreJob(
+  scope: Construct, options: RestoreJobOptions, connection: EngineConnection, consumer: string, extras: EngineRunnerExtras = {},
+): kplus.Job {
   const series = readSeries(options.series, connection.engine, consumer);
   const backupId = rules.backupRef('backupId', options.backupId ?? LATEST_BACKUP_ID);
   const name = options.jobName === undefined
@@ -106,7 +120,8 @@ function createRestoreJob(scope: Construct, options: RestoreJobOptions, connecti
     backupName: series.backupName,
     ...runnerOptionsOf(options),
     args,
-    commandEnv: allowNonEmptyTarget ? { [ENV.RESTORE_FORCE]: kplus.EnvValue.fromValue('true') } : {},
+    commandEnv: { ...extras.commandEnv, ...(allowNonEmptyTarget ? { [ENV.RESTORE_FORCE]: kplus.EnvValue.fromValue('true') } : {}) },
+    mounts: extras.mounts,
   });
   const job = new kplus.Job(scope, 'Resource', {
     ...pod.props,

@@ -358,3 +358,52 @@ export function checkMaxAgeSeconds(field: string, seconds: number): number {
   }
   return seconds;
 }
+
+/** The most parallel restore jobs: beyond this, the target's connections and CPUs are the limit, not the runner. */
+export const MAX_RESTORE_PARALLELISM = 64;
+
+/** Parallel restore jobs (`parallelism`, BACKUP_RESTORE_PARALLELISM): a whole number from 1 to 64. */
+export function restoreParallelism(field: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_RESTORE_PARALLELISM) {
+    fail(field, `${typeof value === 'string' ? `'${value}' is a string` : value} must be a whole number from 1 (stream into one transaction) to ${MAX_RESTORE_PARALLELISM}, e.g. 2 or the target's CPU count.`);
+  }
+  return value;
+}
+
+/** `restoreParallelism` as the runner reads it; 1 when unset or empty. */
+export function restoreParallelismFromText(field: string, raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 1;
+  if (!/^\d{1,3}$/.test(raw)) fail(field, `'${raw}' must be a whole number from 1 to ${MAX_RESTORE_PARALLELISM}.`);
+  return restoreParallelism(field, Number(raw));
+}
+
+/** The smallest spool a parallel restore accepts: below it, parallel restore saves nothing. */
+export const MIN_RESTORE_SPOOL_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The spool's size limit in bytes, given exactly when parallelism is more than 1 (`limitField`
+ * names it for the fix). Whether the archive fits is only known from its manifest: the runner
+ * checks that before any byte moves.
+ */
+export function restoreSpoolLimit(parallelismField: string, parallelism: number, limitField: string, bytes: number | undefined): number | undefined {
+  if (parallelism === 1) {
+    if (bytes !== undefined) fail(limitField, `only a parallel restore spools the archive; set ${parallelismField} to 2 or more, or remove ${limitField}.`);
+    return undefined;
+  }
+  if (bytes === undefined) {
+    fail(limitField, `${parallelismField} ${parallelism} spools the decompressed archive to a volume before pg_restore --jobs=${parallelism} reads it; `
+      + 'give its size limit, at least the largest backup\'s size before compression (`list` prints it as rawBytes) with room to spare, e.g. Size.gibibytes(20).');
+  }
+  if (!Number.isInteger(bytes) || bytes < MIN_RESTORE_SPOOL_BYTES) {
+    fail(limitField, `${bytes} bytes is too small to spool an archive; give at least ${MIN_RESTORE_SPOOL_BYTES / 1024 / 1024} MiB, and at least the largest backup's size before compression, e.g. Size.gibibytes(20).`);
+  }
+  return bytes;
+}
+
+/** The spool limit as the runner reads it (BACKUP_RESTORE_SPOOL_LIMIT_BYTES): a whole number of bytes. */
+export function restoreSpoolLimitFromText(field: string, raw: string): number {
+  if (!/^\d{1,16}$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+    fail(field, `'${raw}' must be a whole number of bytes, e.g. ${20 * 2 ** 30} for 20 GiB.`);
+  }
+  return Number(raw);
+}

@@ -84,6 +84,8 @@ export interface VerifySpec {
    * @default - only the server mounts it
    */
   readonly shareDataAt?: string;
+  /** More volumes the runner container mounts, by path (e.g. a parallel restore's spool). */
+  readonly runnerMounts?: Record<string, kplus.Volume>;
   /**
    * The server, given the series and a data volume of `dataSizeLimit` (mount it at the server's
    * data directory).
@@ -200,7 +202,7 @@ export function createVerifyCronJob(scope: Construct, props: VerifyCronJobOption
     backupName: series.backupName,
     args: [COMMAND.VERIFY, LATEST_BACKUP_ID],
     commandEnv,
-    mounts: { [DONE_DIR]: done, ...shared },
+    mounts: { [DONE_DIR]: done, ...shared, ...spec.runnerMounts },
     sidecars: [container],
     sidecarVolumes: [...serverOnly],
     defaultBackoffLimit: 0,

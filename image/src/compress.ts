@@ -99,7 +99,8 @@ function inProcess(stream: zlib.Gzip | PassThrough, source: Readable): Compresso
 }
 
 export interface Decompressor {
-  readonly input: Writable;
+  /** Where the stored bytes go in; undefined when the decompressor reads another child's stdout itself. */
+  readonly input?: Writable;
   readonly output: Readable;
   /** Resolves when every byte came out and the decompressor exited cleanly; rejects with the cause. */
   readonly done: Promise<void>;
@@ -108,25 +109,30 @@ export interface Decompressor {
   stop(): Promise<void>;
 }
 
-/** The reverse of `startCompressor`: zstd as the CLI, gzip in Node, none a pass-through. */
-export function startDecompressor(name: CompressionName, env: NodeJS.ProcessEnv): Decompressor {
+/**
+ * The reverse of `startCompressor`: zstd as the CLI, gzip in Node, none a pass-through. `source`,
+ * for zstd only: another child's stdout (age -d), which zstd then reads directly.
+ */
+export function startDecompressor(name: CompressionName, env: NodeJS.ProcessEnv, source?: Readable): Decompressor {
   if (name !== 'zstd') {
     const stream = name === 'gzip' ? zlib.createGunzip() : new PassThrough();
     const done = finished(stream).then(() => undefined);
     done.catch(() => undefined);
     return { input: stream, output: stream, done, exited: done.catch(() => undefined), stop: async () => void stream.destroy() };
   }
-  const p = spawnChild('zstd', ['-d', '-c', '-q', '--no-progress'], { env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  const p = spawnChild('zstd', ['-d', '-c', '-q', '--no-progress'], { env: childEnv(env), stdio: [source ?? 'pipe', 'pipe', 'pipe'] });
+  // zstd alone holds the pipe: a dead writer then ends zstd's input, and a dead zstd fails the writer with EPIPE.
+  source?.destroy();
   let stderr = '';
   p.child.stderr!.on('data', (b: Buffer) => {
     stderr = (stderr + b.toString('utf8')).slice(-4096);
   });
   // A write after zstd died is reported through its exit status.
-  p.child.stdin!.on('error', () => undefined);
+  p.child.stdin?.on('error', () => undefined);
   const done = p.exited.then(status => {
     if (p.spawnError) throw p.spawnError;
     if (status.code !== 0) throw new Error(`${describeExit('zstd -d', status)}${stderr.trim() ? `: ${lastLine(stderr)}` : ''}`);
   });
   done.catch(() => undefined);
-  return { input: p.child.stdin!, output: p.child.stdout!, done, exited: p.exited, stop: () => p.stop(1_000) };
+  return { input: p.child.stdin ?? undefined, output: p.child.stdout!, done, exited: p.exited, stop: () => p.stop(1_000) };
 }

@@ -3,7 +3,7 @@
  * no buffering of the dump.
  *
  * The gate is the body handed to storage, and it is the only thing that may end it. An uploader
- * such as lib-storage's Upload stores whatever arrived when its body ends, so a dump tool that dies
+ * (S3Storage.put, a file rename) stores whatever arrived when its body ends, so a dump tool that dies
  * mid-stream would produce a truncated "backup". The gate therefore ends only after the dump tool
  * and the compressor both exited 0 and every byte passed; on any failure it is destroyed with the
  * error, which makes the storage abort instead of completing.

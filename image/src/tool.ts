@@ -3,6 +3,7 @@
  * version, and run a tool whose stderr becomes log lines, keeping the line that says why it failed.
  */
 import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
 import { ToolCommand, ToolInfo } from './engines/engine';
 import { ConfigError } from './errors';
 import { Logger } from './log';
@@ -94,10 +95,13 @@ export interface RunningTool {
 
 /**
  * Starts `cmd` with its stderr logged line by line as warnings (`source`: the tool). `stdin`
- * and `stdout` are piped or ignored as the caller needs.
+ * and `stdout` are piped or ignored as the caller needs; a stdin that is another child's stdout
+ * is handed to the tool as it is (the bytes never pass through Node), and our copy is closed.
  */
-export function startTool(cmd: ToolCommand, stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' }, log: Logger): RunningTool {
+export function startTool(cmd: ToolCommand, stdio: { stdin: 'pipe' | 'ignore' | Readable; stdout: 'pipe' | 'ignore' }, log: Logger): RunningTool {
   const proc = spawnChild(cmd.command, cmd.args, { env: cmd.env, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
+  // Ours must close: the tool alone holds the pipe, so it ends when the writer exits.
+  if (stdio.stdin instanceof Readable) stdio.stdin.destroy();
   // The first line that reports an error names the cause (a tool prints it first, then context
   // such as `LINE 1:` and `Command was:` with the statement); the last line when none does.
   let errorLine: string | undefined;

@@ -104,12 +104,14 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
     await b.s3.send(new DeleteObjectCommand({ Bucket: b.bucket, Key: orphan }));
   });
 
-  test('restore latest: identical rows, integrity checked before the target is written', async () => {
+  test('restore latest: identical rows, in a single pass (one read, checked while restoring)', async () => {
     const target = await newTarget();
     const run = await runRunner(targetEnv(target), ['restore']);
     expect(run.code).toBe(0);
     const msgs = run.lines.map(l => l.msg);
-    expect(msgs.indexOf('integrity verified')).toBeGreaterThan(msgs.indexOf('restore target'));
+    expect(msgs.indexOf('single pass')).toBeGreaterThan(msgs.indexOf('restore target'));
+    expect(run.lines.find(l => l.msg === 'integrity verified')).toMatchObject({ pass: 'single', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(run.output).not.toContain('MaxListenersExceededWarning');
     expect(run.last).toMatchObject({ msg: 'restore complete', id: backups[1], targetDatabase: target });
     expect(await digestsOf(target)).toEqual(digests);
     expect(run.output).not.toContain(rolePassword);
@@ -145,7 +147,9 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
 
   describe('a damaged backup is refused and the target is never written', () => {
     /** A copy of the newest backup (data + manifest) under a new id, so the others stay intact. */
-    async function copyBackup(mutate: (data: Buffer) => Buffer, withManifest = true): Promise<string> {
+    async function copyBackup(
+      mutate: (data: Buffer) => Buffer, withManifest = true, mutateManifest: (m: Record<string, unknown>) => Record<string, unknown> = m => m,
+    ): Promise<string> {
       const key = await dataKey(backups[1]);
       const get = async (k: string) => {
         const out = await b.s3.send(new GetObjectCommand({ Bucket: b.bucket, Key: k }));
@@ -156,27 +160,56 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
       const manifest = JSON.parse((await get(`${key}.manifest.json`)).toString());
       await b.s3.send(new PutObjectCommand({ Bucket: b.bucket, Key: newKey, Body: mutate(await get(key)) }));
       if (withManifest) {
-        await b.s3.send(new PutObjectCommand({ Bucket: b.bucket, Key: `${newKey}.manifest.json`, Body: JSON.stringify({ ...manifest, key: newKey }) }));
+        await b.s3.send(new PutObjectCommand({ Bucket: b.bucket, Key: `${newKey}.manifest.json`, Body: JSON.stringify(mutateManifest({ ...manifest, key: newKey })) }));
       }
       return id;
     }
 
-    async function expectRefused(id: string, message: RegExp) {
+    /** `restoreArgs`: pass-through arguments, which turn the single pass off (two reads). */
+    async function expectRefused(id: string, message: RegExp, restoreArgs: string[] = []) {
       const target = await newTarget();
-      const run = await runRunner(targetEnv(target), ['restore', id]);
+      const run = await runRunner(targetEnv(target), ['restore', id, ...restoreArgs.length ? ['--', ...restoreArgs] : []]);
       expect(run.code).toBe(1);
       expect(run.last.msg).toMatch(message);
-      expect(run.lines.some(l => l.source === 'pg_restore')).toBe(false);
+      if (restoreArgs.length) expect(run.lines.some(l => l.source === 'pg_restore')).toBe(false);
       expect(await userTables(target)).toBe(0);
+      return run;
     }
 
-    test('same length, different bytes: sha256 mismatch', async () => {
-      const id = await copyBackup(d => {
-        const c = Buffer.from(d);
-        c[Math.floor(c.length / 2)] = 255 - c[Math.floor(c.length / 2)];
-        return c;
-      });
-      await expectRefused(id, /^restore failed: .*has sha256 [0-9a-f]{64} but its manifest records [0-9a-f]{64}: the object is corrupt or was changed \(integrity check before the restore\)$/);
+    const flipAt = (at: (length: number) => number) => (d: Buffer) => {
+      const c = Buffer.from(d);
+      c[at(c.length)] = 255 - c[at(c.length)];
+      return c;
+    };
+    const SINGLE_PASS_ROLLED_BACK = 'pg_restore never got the end of the archive, so its single transaction rolled back and the target kept nothing';
+    const sha256Mismatch = (pass: string) => new RegExp(`^restore failed: .*has sha256 [0-9a-f]{64} but its manifest records [0-9a-f]{64}: the object is corrupt or was changed \\((${pass})\\)`);
+
+    test('single pass, one bit flipped in the middle: the target keeps nothing, the sha256 names the cause', async () => {
+      const id = await copyBackup(flipAt(n => Math.floor(n / 2)));
+      const run = await expectRefused(id, sha256Mismatch('single pass, while restoring|read again after the single-pass restore failed'));
+      expect(run.last.msg).toContain(SINGLE_PASS_ROLLED_BACK);
+      expect(run.lines.some(l => l.msg === 'single pass')).toBe(true);
+      await deleteBackup(id);
+    });
+
+    test('single pass, one bit flipped in the last byte: pg_restore never gets the end, nothing is committed', async () => {
+      const id = await copyBackup(flipAt(n => n - 1));
+      const run = await expectRefused(id, sha256Mismatch('single pass, while restoring'));
+      expect(run.last.msg).toContain(SINGLE_PASS_ROLLED_BACK);
+      await deleteBackup(id);
+    });
+
+    test('single pass, truncated with a manifest that records the shorter size: nothing is committed', async () => {
+      const cut = 50;
+      const id = await copyBackup(d => d.subarray(0, d.length - cut), true, m => ({ ...m, bytes: (m.bytes as number) - cut }));
+      const run = await expectRefused(id, sha256Mismatch('single pass, while restoring|read again after the single-pass restore failed'));
+      expect(run.last.msg).toContain(SINGLE_PASS_ROLLED_BACK);
+      await deleteBackup(id);
+    });
+
+    test('with restore arguments (they may select part of the archive): two reads, the object checked before pg_restore starts', async () => {
+      const id = await copyBackup(flipAt(n => Math.floor(n / 2)));
+      await expectRefused(id, sha256Mismatch('integrity check before the restore'), ['--no-comments']);
       await deleteBackup(id);
     });
 
@@ -214,6 +247,74 @@ describeIntegration('runner: list, restore, verify with PostgreSQL and radosgw',
         await b.s3.send(new DeleteObjectCommand({ Bucket: b.bucket, Key: k }));
       }
     }
+  });
+
+  describe('parallelism: the archive spooled while its sha256 is checked, then pg_restore --jobs', () => {
+    const spoolDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'restore-spool-'));
+    const parallelEnv = (target: string, dir: string, extra: NodeJS.ProcessEnv = {}) => targetEnv(target, {
+      [ENV.RESTORE_PARALLELISM]: '2', [ENV.RESTORE_SPOOL_LIMIT_BYTES]: String(2 ** 30), [ENV.RESTORE_SPOOL_DIR]: dir, ...extra,
+    });
+
+    test('identical rows; pg_restore --jobs=2 starts only after the sha256 matched; the spool is removed', async () => {
+      const target = await newTarget();
+      const dir = spoolDir();
+      const run = await runRunner(parallelEnv(target, dir), ['restore']);
+      expect(run.code).toBe(0);
+      const msgs = run.lines.map(l => l.msg);
+      expect(run.lines.find(l => l.msg === 'parallel restore')).toMatchObject({ jobs: 2, spoolDir: dir });
+      expect(msgs.indexOf('spooled archive restoring')).toBeGreaterThan(msgs.indexOf('integrity verified'));
+      expect(await digestsOf(target)).toEqual(digests);
+      expect(fs.readdirSync(dir)).toEqual([]);
+    });
+
+    test('a damaged object: the target is never touched, pg_restore never starts, the spool is removed', async () => {
+      const key = await dataKey(backups[1]);
+      const out = await b.s3.send(new GetObjectCommand({ Bucket: b.bucket, Key: key }));
+      const data = Buffer.from(await out.Body!.transformToByteArray());
+      data[data.length - 1] = 255 - data[data.length - 1];
+      const id = `29990202T000000Z-${randomBytes(4).toString('hex')}`;
+      const newKey = key.replace(backups[1], id);
+      const manifest = JSON.parse(Buffer.from(await (await b.s3.send(new GetObjectCommand({ Bucket: b.bucket, Key: `${key}.manifest.json` }))).Body!.transformToByteArray()).toString());
+      await b.s3.send(new PutObjectCommand({ Bucket: b.bucket, Key: newKey, Body: data }));
+      await b.s3.send(new PutObjectCommand({ Bucket: b.bucket, Key: `${newKey}.manifest.json`, Body: JSON.stringify({ ...manifest, key: newKey }) }));
+      try {
+        const target = await newTarget();
+        const dir = spoolDir();
+        const run = await runRunner(parallelEnv(target, dir), ['restore', id]);
+        expect(run.code).toBe(1);
+        expect(run.last.msg).toMatch(/has sha256 [0-9a-f]{64} but its manifest records [0-9a-f]{64}: the object is corrupt or was changed \(single pass, while restoring\); pg_restore --jobs=2 starts only once the spooled archive matched its sha256, so the target was not touched$/);
+        expect(run.lines.some(l => l.msg === 'spooled archive restoring' || l.source === 'pg_restore')).toBe(false);
+        expect(await userTables(target)).toBe(0);
+        expect(fs.readdirSync(dir)).toEqual([]);
+      } finally {
+        for (const k of [newKey, `${newKey}.manifest.json`]) await b.s3.send(new DeleteObjectCommand({ Bucket: b.bucket, Key: k }));
+      }
+    });
+
+    test.each<[string, (dir: string) => NodeJS.ProcessEnv, RegExp]>([
+      ['a spool limit smaller than the archive', dir => ({ [ENV.RESTORE_SPOOL_LIMIT_BYTES]: '1000', [ENV.RESTORE_SPOOL_DIR]: dir }),
+        new RegExp(`^configuration error: ${ENV.RESTORE_SPOOL_LIMIT_BYTES}: backup \\S+ is \\d+ bytes before compression, more than the spool's limit of 1000; raise the spool's size limit \\(spoolSizeLimit\\) to at least \\d+ MiB`)],
+      ['no spool limit', dir => ({ [ENV.RESTORE_SPOOL_LIMIT_BYTES]: '', [ENV.RESTORE_SPOOL_DIR]: dir }), new RegExp(`^configuration error: ${ENV.RESTORE_SPOOL_LIMIT_BYTES}: not set`)],
+      ['a spool directory that does not exist', () => ({ [ENV.RESTORE_SPOOL_DIR]: '/nonexistent-spool' }),
+        new RegExp(`^configuration error: ${ENV.RESTORE_SPOOL_DIR}: the spool directory /nonexistent-spool cannot be written \\(ENOENT\\)`)],
+      ['parallelism 0', dir => ({ [ENV.RESTORE_PARALLELISM]: '0', [ENV.RESTORE_SPOOL_DIR]: dir }), new RegExp(`^configuration error: ${ENV.RESTORE_PARALLELISM}: 0 must be a whole number from 1`)],
+    ])('%s: exit 2 before any byte moves, the target untouched', async (_what, extra, message) => {
+      const target = await newTarget();
+      const dir = spoolDir();
+      const run = await runRunner(parallelEnv(target, dir, extra(dir)), ['restore']);
+      expect(run.code).toBe(2);
+      expect(run.last.msg).toMatch(message);
+      expect(run.lines.some(l => l.msg === 'restore target' || l.msg === 'progress')).toBe(false);
+      expect(await userTables(target)).toBe(0);
+    });
+
+    test('verify with parallelism 2 passes', async () => {
+      const dir = spoolDir();
+      const run = await runRunner(parallelEnv('postgres', dir, { [ENV.VERIFY_SQL]: 'SELECT count(*) = 20000 FROM items' }), ['verify', backups[1]]);
+      expect(run.code).toBe(0);
+      expect(run.lines.find(l => l.msg === 'parallel restore')).toMatchObject({ jobs: 2 });
+      expect(run.lines.filter(l => l.msg === 'check').every(l => l.passed)).toBe(true);
+    });
   });
 
   test('verify: restore into a fresh database, tables present, VERIFY_SQL true → exit 0, the done file created', async () => {

@@ -72,6 +72,19 @@ export interface FilterStep {
 export interface RestoreCommand {
   readonly steps: ReadonlyArray<ToolStep | FilterStep>;
   /**
+   * Set when one read of the stored object is enough: the target keeps nothing unless the restore
+   * tool got the last byte of its input and was let finish (or `commit` ran), so the runner
+   * checks the sha256 while restoring and holds the object's last bytes back until it matched.
+   * Says why, for the log and the error (`its single transaction rolls back`). Unset: the whole
+   * object is checked first, then read again to restore.
+   */
+  readonly singlePass?: string;
+  /**
+   * A tool run once the steps exited 0 and the whole object matched its manifest, before
+   * `commit`: e.g. `pg_restore --jobs=N` from the archive the steps spooled to a file.
+   */
+  readonly then?: ToolStep;
+  /**
    * Called once every step exited 0 and the whole object passed its checksum: makes the result
    * visible (e.g. renames a restored RDB file into place). A rejection fails the restore.
    * Absent: the last tool's success is the restore's. Stops (rejects) when `signal` aborts.
@@ -79,6 +92,13 @@ export interface RestoreCommand {
   commit?(signal: AbortSignal): Promise<void>;
   /** Removes whatever the commands needed on disk. Safe to call twice. */
   cleanup(): Promise<void>;
+}
+
+/** A parallel restore: the archive spooled to `spoolFile`, then loaded by `jobs` connections. */
+export interface ParallelRestore {
+  readonly jobs: number;
+  /** A path in the spool directory that does not exist yet. */
+  readonly spoolFile: string;
 }
 
 export interface BackupCapability<P extends DumpPlan = DumpPlan> {
@@ -99,6 +119,8 @@ export interface RestoreSource {
 }
 
 export interface RestoreCapability<P extends RestorePlan = RestorePlan> {
+  /** Whether `restoreCommand` takes `parallel` (BACKUP_RESTORE_PARALLELISM above 1). */
+  readonly parallel?: boolean;
   /**
    * Checks the restore tool is there and the target (the database the engine's variables name)
    * is reachable; reports what the target already holds. Sets no state.
@@ -109,7 +131,7 @@ export interface RestoreCapability<P extends RestorePlan = RestorePlan> {
    * where the backup came from (a tool that restores by name, like mongorestore, must map the
    * source database onto the target).
    */
-  restoreCommand(plan: P, extraArgs: readonly string[], source: RestoreSource): Promise<RestoreCommand>;
+  restoreCommand(plan: P, extraArgs: readonly string[], source: RestoreSource, parallel?: ParallelRestore): Promise<RestoreCommand>;
 }
 
 /** One check of a verification: what was checked, whether it passed, and what was found. */

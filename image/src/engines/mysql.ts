@@ -214,6 +214,12 @@ class MysqlEngine implements Engine {
             env: toolEnv,
           }],
           cleanup: file.remove,
+          // No single pass: the client runs each statement as it reads it, and a dump's DDL
+          // (DROP TABLE, CREATE TABLE) commits implicitly, so no transaction can hold a restore
+          // back until the checksum matched. The object is checked first, then read again.
+          // No parallel load either: mariadb-dump writes one SQL stream, and Debian's myloader
+          // (mydumper 0.10) needs mydumper's own directory format; measured on 20 tables, 171 MB,
+          // 2 cores, myloader -t 2 took 8.0-10.2 s against 9.0-9.5 s for this client.
         };
       },
     };

@@ -4,17 +4,20 @@
  * Connection settings, TLS included (PGSSLMODE, PGSSLROOTCERT), reach pg_dump, pg_restore and
  * psql only as libpq's own PG* variables, so the password never appears in argv.
  */
+import * as fs from 'node:fs/promises';
 import { Transform, TransformCallback } from 'node:stream';
+import { ENV } from '../../../lib/contract';
 import { ENGINE_REGISTRY } from '../../../lib/registry';
 import { hostName, nonEmpty, postgresSslMode, tcpPortFromText } from '../../../lib/rules';
 import { AssertionSpec, assertionLabel } from '../../../lib/verify-assertions';
-import { describeError } from '../errors';
+import { ConfigError, describeError } from '../errors';
 import { Logger } from '../log';
 import { Captured, capture, childEnv, firstLine } from '../proc';
 import { probeFirst } from '../tool';
 import { waitForServer } from '../wait';
 import {
-  BackupCapability, CheckResult, DumpPlan, Engine, EngineModule, RestoreCapability, RestorePlan, RestoredContents, VerifyCapability, VerifyTarget,
+  BackupCapability, CheckResult, DumpPlan, Engine, EngineModule, ParallelRestore, RestoreCapability, RestoreCommand, RestorePlan, RestoredContents,
+  VerifyCapability, VerifyTarget,
 } from './engine';
 
 const DESCRIPTOR = ENGINE_REGISTRY.postgres;
@@ -197,11 +200,21 @@ class PostgresEngine implements Engine {
           toolMajor: majorOf(tool.version),
         };
       },
-      async restoreCommand(plan, extraArgs) {
+      parallel: true,
+      async restoreCommand(plan, extraArgs, _source, parallel) {
         const dbname = `--dbname=${dbnameConninfo(client.database)}`;
         const cleanup = async () => undefined;
+        if (parallel) return parallelRestoreCommand(plan, extraArgs, parallel, dbname, client.env);
         if (!(plan.serverMajor < plan.toolMajor)) {
-          return { steps: [{ kind: 'tool', command: plan.tool.name, args: [...PG_RESTORE_FLAGS, dbname, ...extraArgs], env: client.env }], cleanup };
+          return {
+            steps: [{ kind: 'tool', command: plan.tool.name, args: [...PG_RESTORE_FLAGS, dbname, ...extraArgs], env: client.env }],
+            cleanup,
+            // A whole archive restored in one transaction: pg_restore reads to its last byte (the
+            // end of the last data block, or of the table of contents) before it commits. Options
+            // that select part of it (--table, --section, --schema-only…) can let it commit
+            // without reading to the end, so then the object is checked first.
+            singlePass: extraArgs.length === 0 ? 'pg_restore never got the end of the archive, so its single transaction rolled back and the target kept nothing' : undefined,
+          };
         }
         // An older server: pg_restore writes SQL, which psql runs after the filter drops what the
         // older server does not know.
@@ -212,10 +225,40 @@ class PostgresEngine implements Engine {
             { kind: 'tool', command: 'psql', args: ['--no-psqlrc', '--no-password', '--quiet', '--set=ON_ERROR_STOP=1', '--single-transaction', dbname, '--file=-'], env: client.env },
           ],
           cleanup,
+          // The runner ends psql's input (its COMMIT) only after the whole object matched.
+          singlePass: 'psql never got the end of its script, so its single transaction rolled back and the target kept nothing',
         };
       },
     };
   }
+}
+
+/**
+ * `pg_restore --jobs=N` needs a file it can seek in: the decompressed archive is spooled to one
+ * (dd, so the bytes never pass through Node), and pg_restore starts only once the whole object
+ * matched its manifest, so the target never sees a byte of a damaged backup. Each job commits its
+ * own work: a restore that fails part-way leaves what it restored (hence `--exit-on-error`).
+ */
+async function parallelRestoreCommand(
+  plan: PostgresRestorePlan, extraArgs: readonly string[], parallel: ParallelRestore, dbname: string, env: NodeJS.ProcessEnv,
+): Promise<RestoreCommand> {
+  if (plan.serverMajor < plan.toolMajor) {
+    throw new ConfigError(`${ENV.RESTORE_PARALLELISM}: ${parallel.jobs} needs a target of ${DESCRIPTOR.title} ${plan.toolMajor} or newer (the image's ${plan.tool.name}); `
+      + `this target is ${plan.serverMajor}, which is restored through psql in one stream. Set ${ENV.RESTORE_PARALLELISM}=1 (parallelism: 1).`);
+  }
+  const created = await fs.open(parallel.spoolFile, 'wx', 0o600);
+  await created.close();
+  return {
+    steps: [{ kind: 'tool', command: 'dd', args: [`of=${parallel.spoolFile}`, 'bs=1M', 'status=none'], env: childEnv(env) }],
+    then: {
+      kind: 'tool',
+      command: plan.tool.name,
+      args: ['--no-owner', '--no-privileges', '--exit-on-error', '--no-password', `--jobs=${parallel.jobs}`, dbname, ...extraArgs, parallel.spoolFile],
+      env,
+    },
+    singlePass: `pg_restore --jobs=${parallel.jobs} starts only once the spooled archive matched its sha256, so the target was not touched`,
+    cleanup: () => fs.rm(parallel.spoolFile, { force: true }),
+  };
 }
 
 /** The throwaway database a backup is verified in: `verify_<id>`, lower case, a plain identifier. */

@@ -324,6 +324,8 @@ class RedisEngine implements Engine {
         return {
           // dd writes its stdin into the file and syncs it before it exits 0.
           steps: [{ kind: 'tool', command: 'dd', args: [`of=${temp}`, 'bs=1M', 'conv=fsync', 'status=none'], env: fileEnv }],
+          // Nothing is visible before commit, which runs only after the whole object matched.
+          singlePass: `the RDB was written to a temporary file that was removed, never put in place at ${plan.file}`,
           async commit(signal: AbortSignal) {
             await checkRdbFile(plan.tool.name, temp, fileEnv, signal);
             // Readable by a Redis running as another user (the runner's umask may differ).
