@@ -3,23 +3,11 @@
  * with its size limit, and the combinations refused at synth.
  */
 import { Size, Testing } from 'cdk8s';
-import * as kplus from 'cdk8s-plus-27';
 import { atPath } from './at-path';
 import { BackupSchedule, BackupSeries, PostgresRestoreJob, PostgresRestoreJobProps, PostgresVerifyCronJob, PostgresVerifyCronJobProps } from '../../lib';
 import { ENV, IMAGE } from '../../lib/contract';
 import { podSpecOf, restrictedViolations, validateSchema } from '../helpers/k8s';
-import { container, cronJobs, envOf, jobs, newChart, s3Storage } from '../helpers/synth';
-
-function restoreProps(chart: any, overrides: Partial<PostgresRestoreJobProps> = {}): PostgresRestoreJobProps {
-  return {
-    series: BackupSeries.fromName(s3Storage(chart), 'orders', 'postgres'),
-    host: 'postgres.db.svc',
-    database: 'orders_restored',
-    username: 'orders_owner',
-    password: { secret: kplus.Secret.fromSecretName(chart, 'Owner', 'orders-owner'), key: 'password' },
-    ...overrides,
-  };
-}
+import { container, cronJobs, envOf, jobs, newChart, pgRestoreProps, s3Storage } from '../helpers/synth';
 
 function verifyProps(chart: any, overrides: Partial<PostgresVerifyCronJobProps> = {}): PostgresVerifyCronJobProps {
   return { schedule: BackupSchedule.daily({ hour: 6 }), series: BackupSeries.fromName(s3Storage(chart), 'orders', 'postgres'), postgresMajor: 17, ...overrides };
@@ -35,7 +23,7 @@ function spoolOf(workload: any): { mount: any; volume: any } | undefined {
 describe('PostgresRestoreJob parallelism', () => {
   test('parallelism 2: the runner gets the jobs and the spool limit in bytes; the spool is an emptyDir of that size', () => {
     const chart = newChart();
-    new PostgresRestoreJob(chart, 'orders-restore', restoreProps(chart, { parallelism: 2, spoolSizeLimit: Size.gibibytes(20) }));
+    new PostgresRestoreJob(chart, 'orders-restore', pgRestoreProps(chart, { parallelism: 2, spoolSizeLimit: Size.gibibytes(20) }));
     const job = jobs(chart)[0];
     const env = envOf(job);
     expect(env[ENV.RESTORE_PARALLELISM]).toBe('2');
@@ -49,7 +37,7 @@ describe('PostgresRestoreJob parallelism', () => {
   test('the default (1) and parallelism 1: no variable, no spool, the Job as before', () => {
     for (const overrides of [{}, { parallelism: 1 }]) {
       const chart = newChart();
-      new PostgresRestoreJob(chart, 'orders-restore', restoreProps(chart, overrides));
+      new PostgresRestoreJob(chart, 'orders-restore', pgRestoreProps(chart, overrides));
       const job = jobs(chart)[0];
       expect(envOf(job)[ENV.RESTORE_PARALLELISM]).toBeUndefined();
       expect(spoolOf(job)).toBeUndefined();
@@ -66,7 +54,7 @@ describe('PostgresRestoreJob parallelism', () => {
     ['--jobs in restoreArgs', { restoreArgs: ['--jobs=4'] }, /^restoreArgs: .*--jobs/],
   ])('%s: refused at synth, naming the prop and the fix', (_what, overrides, message) => {
     const chart = newChart();
-    expect(() => new PostgresRestoreJob(chart, 'orders-restore', restoreProps(chart, overrides))).toThrow(atPath('test/orders-restore', message));
+    expect(() => new PostgresRestoreJob(chart, 'orders-restore', pgRestoreProps(chart, overrides))).toThrow(atPath('test/orders-restore', message));
   });
 });
 

@@ -4,22 +4,10 @@ import { Construct } from 'constructs';
 import { atPath } from './at-path';
 import {
   BackupSeries, BackupStorage, MongoRestoreJob, MongoRestoreJobProps, MysqlRestoreJob, MysqlRestoreJobProps, PostgresRestoreJob,
-  PostgresRestoreJobProps, S3Credentials,
+  S3Credentials,
 } from '../../lib';
 import { podSpecOf, restrictedViolations, validateSchema } from '../helpers/k8s';
-import { container, envOf, jobs, newChart, s3Storage } from '../helpers/synth';
-
-/** A restore of the quick start's orders backups into a scratch database on the same server. */
-function pgRestoreProps(chart: any, overrides: Partial<PostgresRestoreJobProps> = {}): PostgresRestoreJobProps {
-  return {
-    series: BackupSeries.fromName(s3Storage(chart), 'orders', 'postgres'),
-    host: 'postgres.db.svc',
-    database: 'orders_restored',
-    username: 'orders_owner',
-    password: { secret: kplus.Secret.fromSecretName(chart, 'Owner', 'orders-owner'), key: 'password' },
-    ...overrides,
-  };
-}
+import { container, envOf, jobs, newChart, pgRestoreProps, s3Storage } from '../helpers/synth';
 
 function mysqlRestoreProps(chart: any, overrides: Partial<MysqlRestoreJobProps> = {}): MysqlRestoreJobProps {
   return {

@@ -2,7 +2,7 @@ import { Chart, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { podSpecOf } from './k8s';
 import { exampleStorage } from '../../examples/storage';
-import { BackupSchedule, PostgresBackupCronJobProps } from '../../lib';
+import { BackupSchedule, BackupSeries, PostgresBackupCronJobProps, PostgresRestoreJobProps } from '../../lib';
 
 /** A fresh chart in a fresh app, as a user's test would make one. */
 export function newChart(): Chart {
@@ -44,4 +44,16 @@ export function container(workload: any, name?: string): any {
 /** The runner container's env (or that of the container named `name`) as name -> value or valueFrom. */
 export function envOf(workload: any, name?: string): Record<string, any> {
   return Object.fromEntries(container(workload, name).env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+}
+
+/** A restore of the quick start's orders backups into a scratch database on the same server. */
+export function pgRestoreProps(chart: any, overrides: Partial<PostgresRestoreJobProps> = {}): PostgresRestoreJobProps {
+  return {
+    series: BackupSeries.fromName(s3Storage(chart), 'orders', 'postgres'),
+    host: 'postgres.db.svc',
+    database: 'orders_restored',
+    username: 'orders_owner',
+    password: { secret: kplus.Secret.fromSecretName(chart, 'Owner', 'orders-owner'), key: 'password' },
+    ...overrides,
+  };
 }
